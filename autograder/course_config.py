@@ -1,0 +1,71 @@
+"""nbgrader configuration of the course, shared by ``nbgrader_config.py`` and the tests.
+
+Layout: one nbgrader assignment per notebook. ``solutions/<assignment>/<assignment>.ipynb`` is the
+source (nbgrader's ``source`` directory) and ``notebooks/<assignment>/<assignment>.ipynb`` the
+student release (nbgrader's ``release`` directory).
+"""
+import secrets
+from pathlib import Path
+
+from nbgrader.preprocessors import (
+    CheckCellMetadata,
+    ClearHiddenTests,
+    ClearMarkScheme,
+    ClearOutput,
+    ClearSolutions,
+    ComputeChecksums,
+    IncludeHeaderFooter,
+    InstantiateTests,
+    LockCells,
+    NbGraderPreprocessor,
+    SaveCells,
+)
+from nbgrader.preprocessors import GetGrades
+from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
+
+COURSE_ID = "cnn-course"
+SOURCE_DIRECTORY = "solutions"
+RELEASE_DIRECTORY = "notebooks"
+CELL_TIMEOUT_SECONDS = 60
+STAMP_KEY = "generated_from"
+
+
+class StampGenerated(NbGraderPreprocessor):
+    """Record in the release notebook's metadata which source it was generated from."""
+
+    def preprocess(self, nb, resources):
+        assignment = resources["nbgrader"]["assignment"]
+        notebook = resources["nbgrader"]["notebook"]
+        nb.metadata[STAMP_KEY] = (
+            f"{SOURCE_DIRECTORY}/{assignment}/{notebook}.ipynb by nbgrader generate_assignment; "
+            "course maintainers edit that file, not this one"
+        )
+        return nb, resources
+
+
+def configure(c, root):
+    """Fill the traitlets config ``c`` for a course directory at ``root`` (a path)."""
+    c.CourseDirectory.root = str(Path(root).resolve())
+    c.CourseDirectory.course_id = COURSE_ID
+    c.CourseDirectory.source_directory = SOURCE_DIRECTORY
+    c.CourseDirectory.release_directory = RELEASE_DIRECTORY
+
+    # nbgrader's own pipeline, plus the stamp.
+    c.GenerateAssignment.preprocessors = [
+        IncludeHeaderFooter, InstantiateTests, LockCells, ClearSolutions, ClearOutput,
+        CheckCellMetadata, ComputeChecksums, SaveCells, ClearHiddenTests, ClearMarkScheme,
+        ComputeChecksums, CheckCellMetadata, StampGenerated,
+    ]
+    c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
+
+    # Per-cell timeout (ExecutePreprocessor.timeout loses to it): an infinite loop costs its cell.
+    c.Execute.timeout = CELL_TIMEOUT_SECONDS
+    c.Execute.interrupt_on_timeout = True
+    # Students who tag test cells ``skip-execution`` would otherwise skip them: use a tag nobody
+    # can guess, drawn anew each time the configuration is loaded.
+    c.Execute.skip_cells_with_tag = "skip-" + secrets.token_hex(16)
+    # A resubmission that deleted a test cell gets it back and graded.
+    c.OverwriteCells.add_missing_cells = True
+    # Feedback shows that hidden tests exist, not their source.
+    c.GenerateFeedback.preprocessors = [GetGrades, ClearHiddenTests, CSSHTMLHeaderPreprocessor]
+    return c

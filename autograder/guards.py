@@ -1,0 +1,111 @@
+"""Watch what a student's function calls while it runs.
+
+- ``forbidden_calls``: from-scratch exercises must not call the library function they re-implement.
+  Calls are recognised by identity of the function object (or its code), however the student
+  imported or renamed it.
+- ``count_student_lines``: the number of Python lines executed in the student's own code, to tell
+  a vectorized implementation from a loop over output pixels.
+"""
+import contextlib
+import os
+import sys
+import sysconfig
+
+_LIBRARY_DIRS = tuple(
+    os.path.realpath(p) for p in {sysconfig.get_paths()["stdlib"], sysconfig.get_paths()["purelib"],
+                                  sysconfig.get_paths()["platlib"], os.path.dirname(__file__)}
+)
+_setprofile = sys.setprofile
+_settrace = sys.settrace
+_getprofile = sys.getprofile
+_gettrace = sys.gettrace
+
+
+def _identities(function):
+    """The objects a profiler sees when ``function`` runs: itself, its code, wrapped code."""
+    found = {id(function)}
+    inner = function
+    while inner is not None:
+        code = getattr(inner, "__code__", None)
+        if code is not None:
+            found.add(id(code))
+        inner = getattr(inner, "__wrapped__", None)
+    return found
+
+
+def describe(function):
+    """``module.name`` of a function, for messages."""
+    module = getattr(function, "__module__", None) or ""
+    name = getattr(function, "__qualname__", None) or getattr(function, "__name__", repr(function))
+    return f"{module}.{name}" if module else name
+
+
+class ForbiddenCalls:
+    """The forbidden functions called while the ``with`` block ran (``self.called``, by name)."""
+
+    def __init__(self, functions):
+        self._by_id = {}
+        for function in functions:
+            for identity in _identities(function):
+                self._by_id.setdefault(identity, describe(function))
+        self.called = []
+
+    def _profile(self, frame, event, arg):
+        if event == "c_call":
+            name = self._by_id.get(id(arg))
+        elif event == "call":
+            name = self._by_id.get(id(frame.f_code))
+        else:
+            return
+        if name is not None and name not in self.called:
+            self.called.append(name)
+
+    def __enter__(self):
+        self._previous = _getprofile()
+        _setprofile(self._profile)
+        return self
+
+    def __exit__(self, *exc):
+        _setprofile(self._previous)
+        return False
+
+
+def forbidden_calls(functions):
+    """Context manager recording calls to any of ``functions`` (an iterable of callables)."""
+    return ForbiddenCalls(functions)
+
+
+def _is_student_code(filename):
+    if filename.startswith("<frozen"):
+        return False
+    real = os.path.realpath(filename)
+    return not any(real.startswith(d) for d in _LIBRARY_DIRS)
+
+
+@contextlib.contextmanager
+def _line_counter(counts):
+    def trace(frame, event, arg):
+        if not _is_student_code(frame.f_code.co_filename):
+            return None
+        if event == "line":
+            counts[0] += 1
+        return trace
+
+    previous = _gettrace()
+    _settrace(trace)
+    try:
+        yield
+    finally:
+        _settrace(previous)
+
+
+def count_student_lines(function, *args, **kwargs):
+    """Run ``function(*args, **kwargs)``; return ``(result, lines)``.
+
+    ``lines`` counts Python lines executed outside the standard library and installed packages,
+    i.e. in the student's own code.
+    """
+    counts = [0]
+    with _line_counter(counts):
+        result = function(*args, **kwargs)
+    return result, counts[0]

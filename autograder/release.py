@@ -1,0 +1,100 @@
+"""Generate the student release ``notebooks/`` from ``solutions/`` with nbgrader.
+
+    python -m autograder.release            # regenerate notebooks/ for every assignment
+    python -m autograder.release --check    # exit 1 if notebooks/ is out of date
+
+nbgrader runs in a temporary course directory (its gradebook never lands in the repository), with
+the course's own configuration (``autograder.course_config``).
+"""
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+import nbformat
+
+from autograder.course_config import RELEASE_DIRECTORY, SOURCE_DIRECTORY, configure
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def assignments(repo_root=REPO_ROOT):
+    """The assignment names: the folders of ``solutions/``, in order."""
+    return sorted(p.name for p in (Path(repo_root) / SOURCE_DIRECTORY).iterdir() if p.is_dir())
+
+
+def nbgrader_api(course_root):
+    """An ``NbGraderAPI`` on ``course_root`` with the course configuration."""
+    from nbgrader.apps import NbGraderAPI
+    from traitlets.config import Config
+
+    bin_dir = os.path.dirname(sys.executable)  # gradebook creation runs the alembic executable
+    if bin_dir not in os.environ.get("PATH", "").split(os.pathsep):
+        os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")
+    config = configure(Config(), course_root)
+    return NbGraderAPI(config=config)
+
+
+def generate(out_dir, repo_root=REPO_ROOT, names=None):
+    """Run ``nbgrader generate_assignment`` for ``names`` (default: all) into ``out_dir``.
+
+    Returns ``out_dir`` as a Path holding ``<assignment>/<assignment>.ipynb`` for each.
+    """
+    out_dir = Path(out_dir)
+    names = names or assignments(repo_root)
+    with tempfile.TemporaryDirectory(prefix="nbgrader-course-") as course:
+        shutil.copytree(Path(repo_root) / SOURCE_DIRECTORY, Path(course) / SOURCE_DIRECTORY)
+        api = nbgrader_api(course)
+        for name in names:
+            result = api.generate_assignment(name, force=True)
+            if not result["success"]:
+                raise RuntimeError(f"nbgrader generate_assignment {name} failed:\n{result['log']}"
+                                   f"\n{result['error']}")
+            target = out_dir / name
+            if target.exists():
+                shutil.rmtree(target)
+            shutil.copytree(Path(course) / RELEASE_DIRECTORY / name, target)
+    return out_dir
+
+
+def comparable(path):
+    """What must agree between a committed and a regenerated release notebook."""
+    nb = nbformat.read(path, as_version=4)
+    return {
+        "metadata": {k: v for k, v in nb.metadata.items() if k != "language_info"},
+        "cells": [(c.cell_type, c.source, c.metadata.get("nbgrader")) for c in nb.cells],
+    }
+
+
+def out_of_date(repo_root=REPO_ROOT):
+    """The release notebooks that differ from a fresh generation (paths relative to the repo)."""
+    repo_root = Path(repo_root)
+    with tempfile.TemporaryDirectory() as fresh:
+        generate(fresh, repo_root)
+        fresh_files = {p.relative_to(fresh) for p in Path(fresh).rglob("*.ipynb")}
+        committed = repo_root / RELEASE_DIRECTORY
+        committed_files = {p.relative_to(committed) for p in committed.rglob("*.ipynb")
+                           if ".ipynb_checkpoints" not in p.parts}
+        stale = sorted(str(p) for p in fresh_files ^ committed_files)
+        stale += sorted(str(p) for p in fresh_files & committed_files
+                        if comparable(Path(fresh) / p) != comparable(committed / p))
+    return stale
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="only report out-of-date notebooks")
+    args = parser.parse_args(argv)
+    if args.check:
+        stale = out_of_date()
+        for path in stale:
+            print(f"out of date: {RELEASE_DIRECTORY}/{path}")
+        return 1 if stale else 0
+    generate(REPO_ROOT / RELEASE_DIRECTORY)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,183 @@
+"""What the notebook's first, read-only cell sets up before any student code runs.
+
+- Exit guards: ``os._exit``, ``os.abort``, signalling the kernel's own process and IPython's
+  ``exit``/``quit`` raise instead of killing the kernel (a dead kernel loses the whole notebook's
+  grade in nbgrader; a raised error costs only its cell).
+- Warnings are silenced while nbgrader executes the notebook: nbgrader fails a test cell that
+  writes to stderr.
+- Random generators are seeded, so demos and grades are reproducible.
+- Monkey-patch protection: the attributes of the modules the checks rely on (builtins, numpy,
+  numpy.testing, scipy, torch and this package) are recorded once, and every change a student
+  cell makes to them is undone before the next cell runs and right after a student function
+  returns inside a check.
+"""
+import builtins
+import os
+import random
+import signal
+import sys
+import warnings
+
+import numpy as np
+
+PROTECTED_MODULES = (
+    "builtins", "copy", "math", "os", "inspect", "numpy", "numpy.testing", "numpy.linalg",
+    "numpy.random", "numpy.lib.stride_tricks", "scipy.signal", "scipy.signal.windows",
+    "scipy.ndimage", "torch", "torch.nn.functional",
+)
+PROTECTED_SYS_NAMES = ("setprofile", "getprofile", "settrace", "gettrace", "modules")
+# Names IPython itself rebinds in builtins while running cells.
+UNPROTECTED_BUILTINS = frozenset(
+    {"_", "__", "___", "exit", "quit", "get_ipython", "display", "__IPYTHON__"}
+)
+
+
+class KernelExitBlocked(RuntimeError):
+    """Raised instead of stopping the kernel while a notebook is graded."""
+
+
+_snapshot = None
+_tampering = []
+
+
+def _namespaces():
+    """Yield (object, names or None) pairs whose attributes are protected."""
+    for name in PROTECTED_MODULES:
+        module = sys.modules.get(name)
+        if module is not None:
+            yield module, None
+    yield sys, PROTECTED_SYS_NAMES
+    for name, module in list(sys.modules.items()):
+        if (name == "autograder" or name.startswith("autograder.")) and module is not None:
+            yield module, None
+            for value in list(vars(module).values()):
+                if isinstance(value, type) and value.__module__ == name:
+                    yield value, None
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        yield torch.Tensor, None
+
+
+def _record():
+    saved = []
+    for obj, names in _namespaces():
+        attributes = vars(obj)
+        keys = names if names is not None else list(attributes)
+        if obj is builtins:
+            keys = [k for k in keys if k not in UNPROTECTED_BUILTINS]
+        saved.append((obj, {k: attributes[k] for k in keys if k in attributes}))
+    modules = {
+        name: sys.modules[name]
+        for name in list(sys.modules)
+        if name in PROTECTED_MODULES or name == "autograder" or name.startswith("autograder.")
+    }
+    return saved, modules
+
+
+def restore():
+    """Undo every change made since ``start_notebook`` to the protected attributes.
+
+    Returns the list of ``"module.name"`` strings that had been changed (empty if none).
+    """
+    if _snapshot is None:
+        return []
+    saved, modules = _snapshot
+    changed = []
+    for name, module in modules.items():
+        if sys.modules.get(name) is not module:
+            sys.modules[name] = module
+            changed.append(f"sys.modules[{name!r}]")
+    for obj, attributes in saved:
+        current = vars(obj)
+        for key, value in attributes.items():
+            if current.get(key, _MISSING) is not value:
+                setattr(obj, key, value)
+                changed.append(f"{getattr(obj, '__name__', obj)}.{key}")
+    _tampering.extend(changed)
+    return changed
+
+
+def tampering_seen():
+    """The protected attributes a student cell changed (and that were restored), in order."""
+    return list(_tampering)
+
+
+_MISSING = object()
+
+
+def _blocked(what):
+    def stub(*args, **kwargs):
+        raise KernelExitBlocked(
+            f"{what} is disabled in this notebook: it would stop the kernel and lose the grades "
+            "of every cell. Raise an exception instead."
+        )
+    stub.__name__ = what.rsplit(".", 1)[-1]
+    return stub
+
+
+def _install_exit_guards():
+    real_kill = os.kill
+    real_killpg = os.killpg
+    own_pid = os.getpid()
+    deadly = {signal.SIGKILL, signal.SIGTERM, signal.SIGABRT, signal.SIGSEGV, signal.SIGINT,
+              signal.SIGQUIT, signal.SIGHUP}
+
+    def guarded_kill(pid, sig):
+        if pid in (own_pid, 0) and sig in deadly:
+            raise KernelExitBlocked(
+                "os.kill of the kernel's own process is disabled in this notebook: it would lose "
+                "the grades of every cell."
+            )
+        return real_kill(pid, sig)
+
+    def guarded_killpg(pgid, sig):
+        if pgid in (os.getpgid(own_pid), 0) and sig in deadly:
+            raise KernelExitBlocked("os.killpg of the kernel's own process group is disabled.")
+        return real_killpg(pgid, sig)
+
+    os._exit = _blocked("os._exit")
+    os.abort = _blocked("os.abort")
+    os.kill = guarded_kill
+    os.killpg = guarded_killpg
+    signal.raise_signal = _blocked("signal.raise_signal")
+    shell = _ipython()
+    if shell is not None:
+        shell.ask_exit = _blocked("exit()")
+
+
+def _ipython():
+    get = getattr(builtins, "get_ipython", None)
+    return get() if get is not None else None
+
+
+def _restore_before_cell(*_info):
+    restore()
+
+
+def start_notebook(*check_modules):
+    """Set the grading environment up; call it once, from the notebook's first cell.
+
+    ``check_modules`` are the names of the modules of this package whose checks the notebook's
+    test cells use (e.g. ``"convolution"``); they are imported now, before student code, so that
+    what they hold is recorded untouched.
+    """
+    global _snapshot
+    import importlib
+
+    import scipy.ndimage  # noqa: F401  (recorded below)
+    import scipy.signal  # noqa: F401
+    import torch
+
+    for name in ("checking", "guards") + tuple(check_modules):
+        importlib.import_module(f"autograder.{name}")
+    if os.environ.get("NBGRADER_EXECUTION"):
+        warnings.simplefilter("ignore")
+    random.seed(0)
+    np.random.seed(0)
+    torch.manual_seed(0)
+    if _snapshot is None:
+        _install_exit_guards()
+        _snapshot = _record()
+        shell = _ipython()
+        if shell is not None:
+            shell.events.register("pre_run_cell", _restore_before_cell)

@@ -1,0 +1,1 @@
+"""Interactive ipywidgets explorers used by the course notebooks."""

@@ -1,0 +1,51 @@
+"""The real nbgrader pipeline on every notebook: generate, autograde the solution and the blank."""
+import pytest
+
+from autograder import notebooks, release
+from autograder.grading import Course
+
+ASSIGNMENTS = release.assignments()
+
+
+@pytest.fixture(scope="module")
+def course(tmp_path_factory, repo):
+    course = Course(tmp_path_factory.mktemp("course"), repo / "solutions")
+    for assignment in ASSIGNMENTS:
+        course.release(assignment)
+    return course
+
+
+def test_committed_release_is_what_nbgrader_generates(repo):
+    stale = release.out_of_date(repo)
+    assert not stale, (f"notebooks/ is out of date for {stale}: run `python -m autograder.release` "
+                       "and commit the result")
+
+
+def test_release_is_stamped_and_has_no_solution_or_hidden_test(repo):
+    for assignment in ASSIGNMENTS:
+        nb = notebooks.read(repo / "notebooks" / assignment / f"{assignment}.ipynb")
+        assert nb.metadata["generated_from"].startswith(f"solutions/{assignment}/")
+        text = "\n".join(cell.source for cell in nb.cells)
+        for marker in ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS"):
+            assert marker not in text, f"{assignment}: release contains '{marker}'"
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_solution_scores_full_marks(course, repo, assignment):
+    filename = f"{assignment}.ipynb"
+    course.submit(assignment, "reference", {filename: repo / "solutions" / assignment / filename})
+    result = course.autograde(assignment, "reference")
+    assert not result.needs_manual_grade, result.log
+    failed = {cell: score for cell, score in result.cells.items() if score[0] != score[1]}
+    assert not failed, f"cells below full marks: {failed}\n{result.log}"
+    assert result.score == result.max_score == 100
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_blank_release_scores_zero_and_is_graded(course, assignment):
+    filename = f"{assignment}.ipynb"
+    course.submit(assignment, "blank", {filename: course.root / "notebooks" / assignment / filename})
+    result = course.autograde(assignment, "blank")
+    assert not result.needs_manual_grade, f"the blank notebook was not graded:\n{result.log}"
+    assert result.max_score == 100
+    assert result.score == 0, f"a blank notebook earned points: {result.cells}"
