@@ -12,6 +12,11 @@ def read(path):
     return nbformat.read(str(path), as_version=4)
 
 
+def write(nb, path):
+    """Write ``nb`` to ``path``."""
+    nbformat.write(nb, str(path))
+
+
 def nbgrader_meta(cell):
     """The cell's nbgrader metadata (empty dict for ordinary cells)."""
     return cell.metadata.get("nbgrader", {})

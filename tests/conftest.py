@@ -34,3 +34,15 @@ def pytest_terminal_summary(terminalreporter):
 @pytest.fixture(scope="session")
 def repo():
     return REPO
+
+
+@pytest.fixture(scope="session")
+def course(tmp_path_factory):
+    """An nbgrader course directory with every assignment generated (per xdist worker)."""
+    from autograder import release
+    from autograder.grading import Course
+
+    course = Course(tmp_path_factory.mktemp("course"), REPO / "solutions")
+    for assignment in release.assignments(REPO):
+        course.release(assignment)
+    return course

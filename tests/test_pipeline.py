@@ -2,17 +2,8 @@
 import pytest
 
 from autograder import notebooks, release
-from autograder.grading import Course
 
 ASSIGNMENTS = release.assignments()
-
-
-@pytest.fixture(scope="module")
-def course(tmp_path_factory, repo):
-    course = Course(tmp_path_factory.mktemp("course"), repo / "solutions")
-    for assignment in ASSIGNMENTS:
-        course.release(assignment)
-    return course
 
 
 def test_committed_release_is_what_nbgrader_generates(repo):

@@ -1,0 +1,90 @@
+"""Mutants of notebook 01 (convolution vs cross-correlation)."""
+from mutants import Mutant
+
+C1, V1 = "correlate1d_solution", "convolve1d_solution"
+C2, V2 = "correlate2d_solution", "convolve2d_solution"
+CONV, IM2COL = "conv2d_solution", "conv2d_im2col_solution"
+GAUSS, SOBEL = "gaussian_kernel_solution", "sobel_kernels_solution"
+
+MUTANTS = [
+    Mutant("correlate1d", C1, "kernel flipped (a convolution)",
+           "np.dot(x[i:i + len(k)], k)", "np.dot(x[i:i + len(k)], k[::-1])"),
+    Mutant("correlate1d", C1, "output one sample short",
+           "n_out = len(x) - len(k) + 1", "n_out = len(x) - len(k)"),
+    Mutant("correlate1d", C1, "window starts one sample late",
+           "np.dot(x[i:i + len(k)], k)", "np.dot(x[i + 1:i + 1 + len(k)], k)"),
+    Mutant("correlate1d", C1, "converts the signal to integers",
+           "x = np.asarray(x, dtype=np.float64)", "x = np.asarray(x, dtype=int)"),
+    Mutant("correlate1d", C1, "accepts a kernel longer than the signal",
+           "if not 1 <= len(k) <= len(x):", "if len(k) < 1:"),
+
+    Mutant("convolve1d", V1, "kernel not flipped (a correlation)",
+           "return correlate1d(x, k[::-1])", "return correlate1d(x, k)"),
+    Mutant("convolve1d", V1, "signal flipped too",
+           "return correlate1d(x, k[::-1])", "return correlate1d(x[::-1], k[::-1])"),
+    Mutant("convolve1d", V1, "output reversed",
+           "return correlate1d(x, k[::-1])", "return correlate1d(x, k[::-1])[::-1]"),
+
+    Mutant("correlate2d", C2, "kernel rotated (a convolution)",
+           "image[i:i + kh, j:j + kw] * kernel)", "image[i:i + kh, j:j + kw] * kernel[::-1, ::-1])"),
+    Mutant("correlate2d", C2, "output one row and column short",
+           "np.zeros((h - kh + 1, w - kw + 1))", "np.zeros((h - kh, w - kw))"),
+    Mutant("correlate2d", C2, "kernel transposed",
+           "image[i:i + kh, j:j + kw] * kernel)", "image[i:i + kw, j:j + kh] * kernel.T)"),
+    Mutant("correlate2d", C2, "window height and width swapped",
+           "image[i:i + kh, j:j + kw] * kernel)", "image[i:i + kw, j:j + kh] * kernel.reshape(kw, kh))"),
+    Mutant("correlate2d", C2, "accepts a kernel larger than the image",
+           "if not (1 <= kh <= h and 1 <= kw <= w):", "if not (1 <= kh and 1 <= kw):"),
+
+    Mutant("convolve2d", V2, "kernel not flipped (a correlation)",
+           "correlate2d(image, kernel[::-1, ::-1])", "correlate2d(image, kernel)"),
+    Mutant("convolve2d", V2, "only the rows flipped",
+           "correlate2d(image, kernel[::-1, ::-1])", "correlate2d(image, kernel[::-1, :])"),
+    Mutant("convolve2d", V2, "only the columns flipped",
+           "correlate2d(image, kernel[::-1, ::-1])", "correlate2d(image, kernel[:, ::-1])"),
+    Mutant("convolve2d", V2, "kernel transposed instead of rotated",
+           "correlate2d(image, kernel[::-1, ::-1])", "correlate2d(image, kernel.T)"),
+
+    Mutant("conv2d", CONV, "bias ignored",
+           "y += b[None, :, None, None]", "y += 0"),
+    Mutant("conv2d", CONV, "kernel rotated (a true convolution, not PyTorch's)",
+           "np.tensordot(patch, w, axes", "np.tensordot(patch, w[:, :, ::-1, ::-1], axes"),
+    Mutant("conv2d", CONV, "stride applied to the input instead of the output",
+           "patch = x_pad[:, :, i * sh:i * sh + kh, j * sw:j * sw + kw]",
+           "patch = x_pad[:, :, ::sh, ::sw][:, :, i:i + kh, j:j + kw]"),
+    Mutant("conv2d", CONV, "input channels averaged instead of summed",
+           "axes=([1, 2, 3], [1, 2, 3]))", "axes=([1, 2, 3], [1, 2, 3])) / x.shape[1]"),
+    Mutant("conv2d", CONV, "output one row short",
+           "(h + 2 * ph - kh) // sh + 1,", "(h + 2 * ph - kh) // sh,"),
+    Mutant("conv2d", CONV, "padding on one side only",
+           "x_pad = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))\n    h_out",
+           "x_pad = np.pad(x, ((0, 0), (0, 0), (0, 2 * ph), (0, 2 * pw)))\n    h_out"),
+    Mutant("conv2d", CONV, "accepts stride 0",
+           "if min(stride) < 1:", "if min(stride) < 0:"),
+
+    Mutant("conv2d_im2col", IM2COL, "bias ignored", "y += b\n", "y += 0\n"),
+    Mutant("conv2d_im2col", IM2COL, "columns ordered (K_h, K_w, C_in), weights (C_in, K_h, K_w)",
+           "transpose(0, 2, 3, 1, 4, 5)", "transpose(0, 2, 3, 4, 5, 1)"),
+    Mutant("conv2d_im2col", IM2COL, "a Python loop over output pixels (calls the loop version)",
+           "    x, w, b, (sh, sw), (ph, pw) = conv2d_arguments(x, w, b, stride, padding)\n",
+           "    return conv2d(x, w, b, stride, padding)\n"),
+    Mutant("conv2d_im2col", IM2COL, "stride ignored",
+           "windows = windows[:, :, ::sh, ::sw]", "windows = windows[:, :, :, :]"),
+    Mutant("conv2d_im2col", IM2COL, "output height and width swapped",
+           ".transpose(0, 3, 1, 2))", ".transpose(0, 3, 2, 1))"),
+
+    Mutant("gaussian_kernel", GAUSS, "not normalised", "return kernel / kernel.sum()", "return kernel"),
+    Mutant("gaussian_kernel", GAUSS, "sigma used as the variance",
+           "(2 * sigma ** 2)", "(2 * sigma)"),
+    Mutant("gaussian_kernel", GAUSS, "centre at size // 2",
+           "np.arange(size) - (size - 1) / 2", "np.arange(size) - size // 2"),
+    Mutant("gaussian_kernel", GAUSS, "sigma = 0 accepted", "if not sigma > 0:", "if sigma < 0:"),
+
+    Mutant("sobel_kernels", SOBEL, "sign flipped (the convolution kernel)",
+           "[-1.0, 0.0, 1.0]", "[1.0, 0.0, -1.0]"),
+    Mutant("sobel_kernels", SOBEL, "gx and gy swapped",
+           "return gx, gx.T.copy()", "return gx.T.copy(), gx"),
+    Mutant("sobel_kernels", SOBEL, "no smoothing (Prewitt)", "[1.0, 2.0, 1.0]", "[1.0, 1.0, 1.0]"),
+    Mutant("sobel_kernels", SOBEL, "divided by 8", "return gx, gx.T.copy()",
+           "return gx / 8, gx.T / 8"),
+]
