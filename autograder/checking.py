@@ -7,13 +7,13 @@ C-level array operations on exact ``numpy.ndarray`` objects, so a student cell t
 ``numpy.allclose`` or ``numpy.testing`` cannot change a verdict.
 """
 import copy
+import functools
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from autograder import guards, sandbox
 
-_restore = sandbox.restore
 _deepcopy = copy.deepcopy
 _ndarray = np.ndarray
 _abs = np.abs
@@ -24,6 +24,38 @@ _count = np.count_nonzero
 
 class CheckFailure(AssertionError):
     """A check failed; the message says what differs and, if recognisable, why."""
+
+
+def _restoring(function, restore=sandbox.restore):
+    """Run ``function`` with the protected modules restored before and after it.
+
+    ``restore`` is bound here, in a closure: a student function that replaces this module's
+    attributes while it runs cannot switch it off.
+    """
+    @functools.wraps(function)
+    def wrapper(*args, **kwargs):
+        restore()
+        try:
+            return function(*args, **kwargs)
+        finally:
+            restore()
+    return wrapper
+
+
+def _make_invoke(restore=sandbox.restore):
+    def invoke(fn, args, kwargs, watch):
+        """``(result, None)`` or ``(None, exception)``; protected modules restored after."""
+        try:
+            with watch:
+                return fn(*args, **kwargs), None
+        except Exception as error:
+            return None, error
+        finally:
+            restore()
+    return invoke
+
+
+_invoke = _make_invoke()
 
 
 @dataclass
@@ -84,6 +116,7 @@ def difference(actual, expected, *, rtol=1e-6, atol=1e-9, check_dtype=True):
             f"got {got[first]!r}, expected {want[first]!r}")
 
 
+@_restoring
 def assert_close(actual, expected, *, what="the result", rtol=1e-6, atol=1e-9, likely=()):
     """Fail unless ``actual`` equals ``expected`` (array-like) to tolerance.
 
@@ -107,6 +140,7 @@ def _likely_cause(actual, likely, rtol, atol):
     return ""
 
 
+@_restoring
 def call_student(fn, args, kwargs=None, *, name=None, forbidden=()):
     """Call ``fn`` on copies of the inputs and return what it returned.
 
@@ -118,22 +152,16 @@ def call_student(fn, args, kwargs=None, *, name=None, forbidden=()):
     given_args, given_kwargs = _deepcopy(args), _deepcopy(kwargs)
     call = describe_call(name, args, kwargs)
     watch = guards.forbidden_calls(forbidden)
-    try:
-        with watch:
-            result = fn(*given_args, **given_kwargs)
-    except NotImplementedError:
-        _restore()
+    result, error = _invoke(fn, given_args, given_kwargs, watch)
+    if isinstance(error, NotImplementedError):
         raise CheckFailure(
             f"{name} is not implemented yet: replace `raise NotImplementedError()` in its cell "
             "with your code, then run that cell again."
         ) from None
-    except CheckFailure:
-        _restore()
-        raise
-    except Exception as error:
-        _restore()
+    if isinstance(error, CheckFailure):
+        raise error
+    if error is not None:
         raise CheckFailure(f"{call} raised {type(error).__name__}: {error}") from error
-    _restore()
     if watch.called:
         raise CheckFailure(
             f"{call} called {', '.join(watch.called)}: this exercise asks you to implement it "
@@ -148,6 +176,7 @@ def call_student(fn, args, kwargs=None, *, name=None, forbidden=()):
     return result
 
 
+@_restoring
 def check_against_oracle(fn, oracle, cases, *, name=None, rtol=1e-6, atol=1e-9, forbidden=(),
                          likely_mistakes=None, check_dtype=True):
     """Fail unless ``fn`` agrees with ``oracle`` on every ``Case`` in ``cases``.
@@ -168,6 +197,7 @@ def check_against_oracle(fn, oracle, cases, *, name=None, rtol=1e-6, atol=1e-9, 
             )
 
 
+@_restoring
 def check_raises(fn, args, kwargs=None, *, exception=ValueError, reason, name=None):
     """Fail unless ``fn(*args, **kwargs)`` raises ``exception`` (a class or tuple of classes).
 
@@ -178,18 +208,13 @@ def check_raises(fn, args, kwargs=None, *, exception=ValueError, reason, name=No
     call = describe_call(name, args, kwargs)
     expected = exception if isinstance(exception, tuple) else (exception,)
     wanted = " or ".join(e.__name__ for e in expected)
-    try:
-        fn(*_deepcopy(args), **_deepcopy(kwargs))
-    except NotImplementedError:
-        _restore()
+    _, error = _invoke(fn, _deepcopy(args), _deepcopy(kwargs), guards.forbidden_calls(()))
+    if isinstance(error, NotImplementedError):
         raise CheckFailure(f"{name} is not implemented yet.") from None
-    except expected:
-        _restore()
+    if isinstance(error, expected):
         return
-    except Exception as error:
-        _restore()
+    if error is not None:
         raise CheckFailure(
             f"{call} raised {type(error).__name__} ({error}); expected {wanted} because {reason}"
         ) from error
-    _restore()
     raise CheckFailure(f"{call} returned without error; expected {wanted} because {reason}")

@@ -36,10 +36,6 @@ class KernelExitBlocked(RuntimeError):
     """Raised instead of stopping the kernel while a notebook is graded."""
 
 
-_snapshot = None
-_tampering = []
-
-
 def _namespaces():
     """Yield (object, names or None) pairs whose attributes are protected."""
     for name in PROTECTED_MODULES:
@@ -74,35 +70,52 @@ def _record():
     return saved, modules
 
 
-def restore():
-    """Undo every change made since ``start_notebook`` to the protected attributes.
+def _make_restorer():
+    """``(restore, take_snapshot, recorded, tampering_seen)``, sharing a snapshot in a closure.
 
-    Returns the list of ``"module.name"`` strings that had been changed (empty if none).
+    The state lives in the closure, not in module attributes a student cell could replace, and
+    the builtins it uses are bound now.
     """
-    if _snapshot is None:
-        return []
-    saved, modules = _snapshot
-    changed = []
-    for name, module in modules.items():
-        if sys.modules.get(name) is not module:
-            sys.modules[name] = module
-            changed.append(f"sys.modules[{name!r}]")
-    for obj, attributes in saved:
-        current = vars(obj)
-        for key, value in attributes.items():
-            if current.get(key, _MISSING) is not value:
-                setattr(obj, key, value)
-                changed.append(f"{getattr(obj, '__name__', obj)}.{key}")
-    _tampering.extend(changed)
-    return changed
+    state = {"snapshot": None, "changed": []}
+    _setattr, _vars, _getattr, _modules, _missing = setattr, vars, getattr, sys.modules, object()
+
+    def restore():
+        """Undo every change made since ``start_notebook`` to the protected attributes.
+
+        Returns the list of ``"module.name"`` strings that had been changed (empty if none).
+        """
+        if state["snapshot"] is None:
+            return []
+        saved, modules = state["snapshot"]
+        changed = []
+        for name, module in modules.items():
+            if _modules.get(name) is not module:
+                _modules[name] = module
+                changed.append(f"sys.modules[{name!r}]")
+        for obj, attributes in saved:
+            current = _vars(obj)
+            for key, value in attributes.items():
+                if current.get(key, _missing) is not value:
+                    _setattr(obj, key, value)
+                    changed.append(f"{_getattr(obj, '__name__', obj)}.{key}")
+        state["changed"].extend(changed)
+        return changed
+
+    def take_snapshot():
+        """Record the protected attributes as they are now."""
+        state["snapshot"] = _record()
+
+    def recorded():
+        return state["snapshot"] is not None
+
+    def tampering_seen():
+        """The protected attributes a student cell changed (and that were restored), in order."""
+        return list(state["changed"])
+
+    return restore, take_snapshot, recorded, tampering_seen
 
 
-def tampering_seen():
-    """The protected attributes a student cell changed (and that were restored), in order."""
-    return list(_tampering)
-
-
-_MISSING = object()
+restore, _take_snapshot, _recorded, tampering_seen = _make_restorer()
 
 
 def _blocked(what):
@@ -150,8 +163,8 @@ def _ipython():
     return get() if get is not None else None
 
 
-def _restore_before_cell(*_info):
-    restore()
+def _restore_before_cell(*_info, _restore=restore):
+    _restore()
 
 
 def start_notebook(*check_modules):
@@ -161,7 +174,6 @@ def start_notebook(*check_modules):
     test cells use (e.g. ``"convolution"``); they are imported now, before student code, so that
     what they hold is recorded untouched.
     """
-    global _snapshot
     import importlib
 
     import scipy.ndimage  # noqa: F401  (recorded below)
@@ -175,9 +187,9 @@ def start_notebook(*check_modules):
     random.seed(0)
     np.random.seed(0)
     torch.manual_seed(0)
-    if _snapshot is None:
+    if not _recorded():
         _install_exit_guards()
-        _snapshot = _record()
+        _take_snapshot()
         shell = _ipython()
         if shell is not None:
             shell.events.register("pre_run_cell", _restore_before_cell)
