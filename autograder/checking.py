@@ -113,7 +113,7 @@ def difference(actual, expected, *, rtol=1e-6, atol=1e-9, check_dtype=True):
         return None
     first = tuple(_argwhere(bad)[0])
     return (f"{_count(bad)} of {bad.size} values differ; first at index {_format_index(first)}: "
-            f"got {got[first]!r}, expected {want[first]!r}")
+            f"got {float(got[first])!r}, expected {float(want[first])!r}")
 
 
 @_restoring

@@ -5,6 +5,7 @@ The environment is set at import, before any kernel starts, in every xdist worke
 import os
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 ARTIFACTS = REPO / "test-artifacts"
 
+_STARTED = time.time()
 _home = Path(tempfile.mkdtemp(prefix="course-tests-home-"))
 for variable, folder in [("IPYTHONDIR", "ipython"), ("JUPYTER_CONFIG_DIR", "jupyter-config"),
                          ("JUPYTER_DATA_DIR", "jupyter-data"),
@@ -26,7 +28,7 @@ os.environ["PATH"] = os.path.dirname(sys.executable) + os.pathsep + os.environ.g
 def pytest_terminal_summary(terminalreporter):
     """Print the mutant tables the mutant tests wrote (xdist workers cannot print)."""
     tables = sorted((ARTIFACTS / "mutants").glob("*.txt")) if ARTIFACTS.exists() else []
-    for table in tables:
+    for table in (t for t in tables if t.stat().st_mtime >= _STARTED):
         terminalreporter.write_sep("-", f"mutants: {table.stem}")
         terminalreporter.write_line(table.read_text())
 

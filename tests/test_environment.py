@@ -1,0 +1,39 @@
+"""One source of pins; the README's commands are the ones CI and students run."""
+import re
+
+import yaml
+from traitlets.config.loader import PyFileConfigLoader
+
+
+def _pins(lines):
+    return sorted(line.strip() for line in lines
+                  if line.strip() and not line.strip().startswith(("#", "-e")))
+
+
+def test_environment_yml_lists_the_pinned_requirements(repo):
+    requirements = _pins((repo / "requirements.txt").read_text().splitlines())
+    environment = yaml.safe_load((repo / "environment.yml").read_text())
+    pip_section = next(d["pip"] for d in environment["dependencies"] if isinstance(d, dict))
+    assert "python=3.11" in environment["dependencies"]
+    assert _pins(pip_section) == requirements
+    assert all(re.fullmatch(r"[A-Za-z0-9_.\-]+==[0-9][A-Za-z0-9.]*", pin) for pin in requirements)
+    assert {"torch==2.14.1", "torchvision==0.29.1", "nbgrader==0.9.6"} <= set(requirements)
+
+
+def test_ci_runs_the_readme_test_command(repo):
+    readme = (repo / "README.md").read_text()
+    ci_commands = [line for line in (repo / ".ci" / "run").read_text().splitlines()
+                   if line and not line.startswith(("#", "set ", "cd "))]
+    assert ci_commands == ["bash scripts/run_tests.sh"]
+    assert "bash scripts/run_tests.sh" in readme
+    assert "bash scripts/open_course.sh" in readme
+
+
+def test_nbgrader_config_maps_solutions_and_notebooks(repo):
+    loader = PyFileConfigLoader("nbgrader_config.py", path=str(repo))
+    config = loader.load_config()
+    assert config.CourseDirectory.source_directory == "solutions"
+    assert config.CourseDirectory.release_directory == "notebooks"
+    assert config.CourseDirectory.root == str(repo)
+    assert config.Execute.skip_cells_with_tag not in ("skip-execution", "")
+    assert config.OverwriteCells.add_missing_cells is True
