@@ -22,18 +22,28 @@ class Course:
 
     def __init__(self, root, solutions_dir):
         self.root = Path(root)
-        shutil.copytree(solutions_dir, self.root / "solutions", dirs_exist_ok=True)
+        self.solutions_dir = Path(solutions_dir)
+        (self.root / "solutions").mkdir(parents=True, exist_ok=True)
         self.api = nbgrader_api(self.root)
+        self._released = set()
 
     def release(self, assignment):
-        """``nbgrader generate_assignment``; return the release directory of ``assignment``."""
-        result = self.api.generate_assignment(assignment, force=True)
-        if not result["success"]:
-            raise RuntimeError(f"generate_assignment {assignment} failed:\n{result['log']}")
+        """Copy the assignment's source in and ``nbgrader generate_assignment`` it, once.
+
+        Returns the release directory of ``assignment``.
+        """
+        if assignment not in self._released:
+            shutil.copytree(self.solutions_dir / assignment, self.root / "solutions" / assignment,
+                            dirs_exist_ok=True)
+            result = self.api.generate_assignment(assignment, force=True)
+            if not result["success"]:
+                raise RuntimeError(f"generate_assignment {assignment} failed:\n{result['log']}")
+            self._released.add(assignment)
         return self.root / "notebooks" / assignment
 
     def submit(self, assignment, student, notebooks):
         """Place ``{filename: notebook path}`` as ``student``'s submission of ``assignment``."""
+        self.release(assignment)
         folder = self.root / "submitted" / student / assignment
         if folder.exists():
             shutil.rmtree(folder)

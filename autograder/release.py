@@ -1,7 +1,8 @@
 """Generate the student release ``notebooks/`` from ``solutions/`` with nbgrader.
 
-    python -m autograder.release            # regenerate notebooks/ for every assignment
-    python -m autograder.release --check    # exit 1 if notebooks/ is out of date
+    python -m autograder.release                   # regenerate notebooks/ for every assignment
+    python -m autograder.release 01_convolution    # regenerate one assignment
+    python -m autograder.release --check           # exit 1 if notebooks/ is out of date
 
 nbgrader runs in a temporary course directory (its gradebook never lands in the repository), with
 the course's own configuration (``autograder.course_config``).
@@ -45,9 +46,10 @@ def generate(out_dir, repo_root=REPO_ROOT, names=None):
     out_dir = Path(out_dir)
     names = names or assignments(repo_root)
     with tempfile.TemporaryDirectory(prefix="nbgrader-course-") as course:
-        shutil.copytree(Path(repo_root) / SOURCE_DIRECTORY, Path(course) / SOURCE_DIRECTORY)
         api = nbgrader_api(course)
         for name in names:
+            shutil.copytree(Path(repo_root) / SOURCE_DIRECTORY / name,
+                            Path(course) / SOURCE_DIRECTORY / name)
             result = api.generate_assignment(name, force=True)
             if not result["success"]:
                 raise RuntimeError(f"nbgrader generate_assignment {name} failed:\n{result['log']}"
@@ -85,6 +87,7 @@ def out_of_date(repo_root=REPO_ROOT):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("names", nargs="*", help="assignments to regenerate (default: all)")
     parser.add_argument("--check", action="store_true", help="only report out-of-date notebooks")
     args = parser.parse_args(argv)
     if args.check:
@@ -92,7 +95,7 @@ def main(argv=None):
         for path in stale:
             print(f"out of date: {RELEASE_DIRECTORY}/{path}")
         return 1 if stale else 0
-    generate(REPO_ROOT / RELEASE_DIRECTORY)
+    generate(REPO_ROOT / RELEASE_DIRECTORY, names=args.names or None)
     return 0
 
 

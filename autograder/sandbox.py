@@ -22,8 +22,9 @@ import numpy as np
 
 PROTECTED_MODULES = (
     "builtins", "copy", "math", "os", "inspect", "numpy", "numpy.testing", "numpy.linalg",
-    "numpy.random", "numpy.lib.stride_tricks", "scipy.signal", "scipy.signal.windows",
-    "scipy.ndimage", "torch", "torch.nn.functional",
+    "numpy.random", "numpy.lib.stride_tricks", "scipy", "scipy.signal", "scipy.signal.windows",
+    "scipy.ndimage", "scipy.sparse", "torch", "torch.nn", "torch.nn.functional", "torch.autograd",
+    "torchvision", "torchvision.models",
 )
 PROTECTED_SYS_NAMES = ("setprofile", "getprofile", "settrace", "gettrace", "modules")
 # Names IPython itself rebinds in builtins while running cells.

@@ -4,8 +4,11 @@ import pytest
 import mutant_runner
 import mutants
 from autograder import notebooks, release
+from contract import GRADED_FUNCTIONS
 
-ASSIGNMENTS = release.assignments()
+# All tests of one notebook run on one xdist worker (--dist loadgroup): its mutants run once.
+ASSIGNMENTS = [pytest.param(a, marks=pytest.mark.xdist_group(f"mutants-{a}"))
+               for a in release.assignments()]
 SAMPLE_PER_NOTEBOOK = 3
 
 
@@ -16,46 +19,40 @@ def _paths(repo, assignment):
 
 @pytest.fixture(scope="module")
 def outcomes(repo, tmp_path_factory):
+    """``outcomes(assignment)`` -> (baseline failures, [Outcome]); each notebook run once."""
     results = {}
-    for assignment in ASSIGNMENTS:
-        nb = notebooks.read(_paths(repo, assignment)[0])
-        baseline, found = mutant_runner.run(nb, mutants.for_assignment(assignment),
-                                            tmp_path_factory.mktemp(assignment))
-        results[assignment] = (baseline, found)
-        tables = repo / "test-artifacts" / "mutants"
-        tables.mkdir(parents=True, exist_ok=True)
-        (tables / f"{assignment}.txt").write_text(mutant_runner.table(assignment, found) + "\n")
-    return results
+
+    def run(assignment):
+        if assignment not in results:
+            nb = notebooks.read(_paths(repo, assignment)[0])
+            baseline, found = mutant_runner.run(nb, mutants.for_assignment(assignment),
+                                                tmp_path_factory.mktemp(assignment))
+            results[assignment] = (baseline, found)
+            tables = repo / "test-artifacts" / "mutants"
+            tables.mkdir(parents=True, exist_ok=True)
+            (tables / f"{assignment}.txt").write_text(mutant_runner.table(assignment, found) + "\n")
+        return results[assignment]
+    return run
 
 
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
-def test_every_graded_function_has_three_mutants(repo, assignment):
-    solution, _ = _paths(repo, assignment)
-    defined = set()
-    for cell in notebooks.read(solution).cells:
-        if notebooks.is_solution(cell):
-            defined |= {line.split("(")[0][4:] for line in cell.source.splitlines()
-                        if line.startswith("def ") or line.startswith("class ")}
-    counts = {}
+def test_every_graded_function_has_three_mutants(assignment):
+    counts = {name: 0 for name in GRADED_FUNCTIONS[assignment]}
     for mutant in mutants.for_assignment(assignment):
         counts[mutant.function] = counts.get(mutant.function, 0) + 1
-    graded = {name for name in defined if not name.startswith("_")} - HELPERS.get(assignment, set())
-    short = {name: counts.get(name, 0) for name in graded if counts.get(name, 0) < 3}
+    short = {name: count for name, count in counts.items() if count < 3}
     assert not short, f"{assignment}: graded functions with fewer than 3 mutants: {short}"
-
-
-HELPERS = {"01_convolution": {"conv2d_arguments"}}
 
 
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
 def test_reference_passes_every_test_cell(outcomes, assignment):
-    baseline, _ = outcomes[assignment]
+    baseline, _ = outcomes(assignment)
     assert not baseline, f"the reference solution fails {baseline}"
 
 
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
 def test_every_mutant_loses_points(outcomes, assignment):
-    _, found = outcomes[assignment]
+    _, found = outcomes(assignment)
     survivors = [f"{o.mutant.function}: {o.mutant.description}" for o in found if o.points_lost == 0]
     assert not survivors, f"{assignment}: mutants that keep full marks: {survivors}"
 
@@ -64,7 +61,7 @@ def test_every_mutant_loses_points(outcomes, assignment):
 def test_sample_of_mutants_agrees_with_nbgrader_autograde(outcomes, course, repo, tmp_path,
                                                           assignment):
     solution, release_path = _paths(repo, assignment)
-    _, found = outcomes[assignment]
+    _, found = outcomes(assignment)
     step = max(1, len(found) // SAMPLE_PER_NOTEBOOK)
     reference = notebooks.solution_sources(notebooks.read(solution))
     for number, outcome in enumerate(found[::step][:SAMPLE_PER_NOTEBOOK]):

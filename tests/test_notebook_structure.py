@@ -5,15 +5,9 @@ import re
 import pytest
 
 from autograder import notebooks, release
+from contract import GRADED_FUNCTIONS
 
 ASSIGNMENTS = release.assignments()
-
-# The graded contract of ../shared/COURSE.md, notebook by notebook.
-GRADED_FUNCTIONS = {
-    "01_convolution": ["correlate1d", "convolve1d", "correlate2d", "convolve2d", "conv2d",
-                       "conv2d_im2col", "gaussian_kernel", "sobel_kernels"],
-}
-
 
 def _source(repo, assignment):
     return notebooks.read(repo / "solutions" / assignment / f"{assignment}.ipynb")

@@ -35,7 +35,7 @@ def test_solution_scores_full_marks(course, repo, assignment):
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
 def test_blank_release_scores_zero_and_is_graded(course, assignment):
     filename = f"{assignment}.ipynb"
-    course.submit(assignment, "blank", {filename: course.root / "notebooks" / assignment / filename})
+    course.submit(assignment, "blank", {filename: course.release(assignment) / filename})
     result = course.autograde(assignment, "blank")
     assert not result.needs_manual_grade, f"the blank notebook was not graded:\n{result.log}"
     assert result.max_score == 100

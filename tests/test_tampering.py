@@ -15,7 +15,7 @@ FILENAME = f"{ASSIGNMENT}.ipynb"
 @pytest.fixture(scope="module")
 def graded(course, tmp_path_factory):
     """Autograde each submission once: {name: Result}."""
-    release = course.root / "notebooks" / ASSIGNMENT / FILENAME
+    release = course.release(ASSIGNMENT) / FILENAME
     reference = notebooks.solution_sources(notebooks.read(course.root / "solutions" / ASSIGNMENT / FILENAME))
     variants = {
         "wrong": submissions.WRONG_01,
