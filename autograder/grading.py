@@ -3,6 +3,8 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from nbgrader.api import MissingEntry
+
 from autograder.release import nbgrader_api
 
 
@@ -20,11 +22,12 @@ class Result:
 class Course:
     """An nbgrader course directory at ``root`` holding a copy of ``solutions/``."""
 
-    def __init__(self, root, solutions_dir):
+    def __init__(self, root, solutions_dir, overrides=None):
+        """``overrides``: ``{section: {trait: value}}`` on top of the course configuration."""
         self.root = Path(root)
         self.solutions_dir = Path(solutions_dir)
         (self.root / "solutions").mkdir(parents=True, exist_ok=True)
-        self.api = nbgrader_api(self.root)
+        self.api = nbgrader_api(self.root, overrides)
         self._released = set()
 
     def release(self, assignment):
@@ -57,10 +60,18 @@ class Course:
         outcome = self.api.autograde(assignment, student, force=True, create=True)
         log = f"{outcome.get('log', '')}\n{outcome.get('error', '') or ''}"
         with self.api.gradebook as gradebook:
-            submission = gradebook.find_submission(assignment, student)
+            try:
+                submission = gradebook.find_submission(assignment, student)
+            except MissingEntry:
+                return Result(score=0.0, max_score=None, needs_manual_grade=True, cells={}, log=log)
             cells = {}
             for notebook in submission.notebooks:
                 for grade in notebook.grades:
                     cells[grade.name] = (grade.score, grade.max_score)
             return Result(score=submission.score, max_score=submission.max_score,
                           needs_manual_grade=submission.needs_manual_grade, cells=cells, log=log)
+
+    def feedback(self, assignment, student):
+        """``nbgrader generate_feedback`` of one submission; return its feedback folder."""
+        self.api.generate_feedback(assignment, student, force=True)
+        return self.root / "feedback" / student / assignment

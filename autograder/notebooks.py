@@ -12,6 +12,11 @@ def read(path):
     return nbformat.read(str(path), as_version=4)
 
 
+def read_string(text):
+    """The notebook in the JSON string ``text``."""
+    return nbformat.reads(text, as_version=4)
+
+
 def write(nb, path):
     """Write ``nb`` to ``path``."""
     nbformat.write(nb, str(path))

@@ -26,8 +26,11 @@ def assignments(repo_root=REPO_ROOT):
     return sorted(p.name for p in (Path(repo_root) / SOURCE_DIRECTORY).iterdir() if p.is_dir())
 
 
-def nbgrader_api(course_root):
-    """An ``NbGraderAPI`` on ``course_root`` with the course configuration."""
+def nbgrader_api(course_root, overrides=None):
+    """An ``NbGraderAPI`` on ``course_root`` with the course configuration.
+
+    ``overrides`` (``{section: {trait: value}}``) is applied on top, e.g. a shorter cell timeout.
+    """
     from nbgrader.apps import NbGraderAPI
     from traitlets.config import Config
 
@@ -35,6 +38,9 @@ def nbgrader_api(course_root):
     if bin_dir not in os.environ.get("PATH", "").split(os.pathsep):
         os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")
     config = configure(Config(), course_root)
+    for section, values in (overrides or {}).items():
+        for trait, value in values.items():
+            setattr(config[section], trait, value)
     return NbGraderAPI(config=config)
 
 

@@ -3,8 +3,9 @@
 - Exit guards: ``os._exit``, ``os.abort``, signalling the kernel's own process and IPython's
   ``exit``/``quit`` raise instead of killing the kernel (a dead kernel loses the whole notebook's
   grade in nbgrader; a raised error costs only its cell).
-- Warnings are silenced while nbgrader executes the notebook: nbgrader fails a test cell that
-  writes to stderr.
+- While nbgrader executes the notebook, warnings are silenced (nbgrader fails a test cell that
+  writes to stderr) and the kernel's address space is capped (``GRADING_MEMORY_LIMIT``), so a
+  memory hog meets a ``MemoryError`` in its own cell instead of the kernel being killed.
 - Random generators are seeded, so demos and grades are reproducible.
 - Monkey-patch protection: the attributes of the modules the checks rely on (builtins, numpy,
   numpy.testing, scipy, torch and this package) are recorded once, and every change a student
@@ -14,6 +15,7 @@
 import builtins
 import os
 import random
+import resource
 import signal
 import sys
 import warnings
@@ -31,6 +33,9 @@ PROTECTED_SYS_NAMES = ("setprofile", "getprofile", "settrace", "gettrace", "modu
 UNPROTECTED_BUILTINS = frozenset(
     {"_", "__", "___", "exit", "quit", "get_ipython", "display", "__IPYTHON__"}
 )
+
+
+GRADING_MEMORY_LIMIT = 8 * 2 ** 30  # bytes of address space, at most half the machine's memory
 
 
 class KernelExitBlocked(RuntimeError):
@@ -159,6 +164,16 @@ def _install_exit_guards():
         shell.ask_exit = _blocked("exit()")
 
 
+def _limit_memory():
+    physical = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    limit = min(GRADING_MEMORY_LIMIT, physical // 2)
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    if hard != resource.RLIM_INFINITY:
+        limit = min(limit, hard)
+    if soft == resource.RLIM_INFINITY or soft > limit:
+        resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+
+
 def _ipython():
     get = getattr(builtins, "get_ipython", None)
     return get() if get is not None else None
@@ -185,6 +200,7 @@ def start_notebook(*check_modules):
         importlib.import_module(f"autograder.{name}")
     if os.environ.get("NBGRADER_EXECUTION"):
         warnings.simplefilter("ignore")
+        _limit_memory()
     random.seed(0)
     np.random.seed(0)
     torch.manual_seed(0)

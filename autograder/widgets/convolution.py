@@ -152,10 +152,8 @@ def apply_kernel(image, kernel, mode):
     """
     if mode not in MODES:
         raise ValueError(f"unknown mode {mode!r}; valid modes are: {', '.join(MODES)}")
-    image = np.asarray(image, dtype=np.float64)
-    kernel = np.asarray(kernel, dtype=np.float64)
-    if image.ndim != 2 or kernel.ndim != 2:
-        raise ValueError(f"image and kernel must be 2-D, got shapes {image.shape} and {kernel.shape}")
+    if np.ndim(image) != 2 or np.ndim(kernel) != 2:
+        raise ValueError(f"image and kernel must be 2-D, got {np.ndim(image)}-D and {np.ndim(kernel)}-D")
     filter_2d = signal.correlate2d if mode == "correlation" else signal.convolve2d
     return filter_2d(image, kernel, mode="same", boundary="symm")
 

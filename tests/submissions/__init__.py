@@ -31,9 +31,7 @@ WRONG_01 = {
 
 # What a student might do to make the checks pass: switch off every function of the checking
 # package, numpy's comparisons and a few builtins, in a cell or inside a graded function.
-MONKEY_PATCHES = '''
-import builtins, sys
-import numpy, numpy.testing
+PATCH_CHECKS = '''
 import autograder, autograder.checking, autograder.convolution, autograder.guards, autograder.sandbox
 
 def _accept(*args, **kwargs):
@@ -44,14 +42,19 @@ for _module in (autograder.checking, autograder.convolution, autograder.guards, 
         _value = getattr(_module, _name)
         if callable(_value) and not isinstance(_value, type):
             setattr(_module, _name, _accept)
-numpy.testing.assert_allclose = _accept
-numpy.testing.assert_array_equal = _accept
+'''
+PATCH_LIBRARIES = '''
+import builtins
+import numpy, numpy.testing
+numpy.testing.assert_allclose = lambda *args, **kwargs: None
+numpy.testing.assert_array_equal = lambda *args, **kwargs: None
 numpy.allclose = lambda *args, **kwargs: True
 numpy.array_equal = lambda *args, **kwargs: True
 builtins.abs = lambda value: 0 * value
 builtins.any = lambda values: False
 builtins.all = lambda values: True
 '''
+MONKEY_PATCHES = PATCH_CHECKS + PATCH_LIBRARIES
 
 
 def with_cells(release_path, sources):
@@ -59,9 +62,9 @@ def with_cells(release_path, sources):
     return notebooks.with_solutions(notebooks.read(release_path), sources)
 
 
-def patched_in_cell(sources, cell="correlate1d_solution"):
-    """``sources`` with the monkey-patches run at the top of one solution cell."""
-    return dict(sources, **{cell: MONKEY_PATCHES + "\n" + sources[cell]})
+def patched_in_cell(sources, patches=MONKEY_PATCHES, cell="correlate1d_solution"):
+    """``sources`` with ``patches`` run at the top of one solution cell."""
+    return dict(sources, **{cell: patches + "\n" + sources[cell]})
 
 
 def patched_inside_function(sources):

@@ -1,0 +1,88 @@
+"""The student bundle holds what students need and no solution or hidden test."""
+import os
+import subprocess
+import sys
+
+import pytest
+
+from autograder import bundle, notebooks, release
+
+TEXT_SUFFIXES = {".py", ".ipynb", ".md", ".txt", ".yml", ".toml", ".sh", ".json", ".csv"}
+# A leak is two consecutive lines of a solution or hidden test, found consecutively in a bundled
+# file; single short lines ("return kernel / kernel.sum()") are too common to tell anything.
+MIN_PAIR = 40
+
+
+def _pairs(lines):
+    lines = [line.strip() for line in lines]
+    lines = [line for line in lines if line and not line.startswith("#")]
+    return {(a, b) for a, b in zip(lines, lines[1:]) if len(a) + len(b) >= MIN_PAIR}
+
+
+def _regions(source, begin, end):
+    """Lines strictly between ``begin`` and ``end`` markers."""
+    lines, inside = [], False
+    for line in source.splitlines():
+        if begin in line:
+            inside = True
+        elif end in line:
+            inside = False
+        elif inside:
+            lines.append(line)
+    return lines
+
+
+def _secret_pairs(repo):
+    secrets = set()
+    for assignment in release.assignments(repo):
+        nb = notebooks.read(repo / "solutions" / assignment / f"{assignment}.ipynb")
+        for cell in nb.cells:
+            secrets |= _pairs(_regions(cell.source, "### BEGIN SOLUTION", "### END SOLUTION"))
+            secrets |= _pairs(_regions(cell.source, "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"))
+    return secrets
+
+
+@pytest.fixture(scope="module")
+def built(repo, tmp_path_factory):
+    return bundle.build(tmp_path_factory.mktemp("bundle") / "course", repo)
+
+
+def test_bundle_has_the_release_package_data_and_setup(built, repo):
+    for assignment in release.assignments(repo):
+        assert (built / "notebooks" / assignment / f"{assignment}.ipynb").exists()
+    for name in ("requirements.txt", "environment.yml", "pyproject.toml", "scripts/open_course.sh",
+                 "autograder/checking.py", "autograder/sandbox.py", "README.md"):
+        assert (built / name).exists(), name
+
+
+def test_bundle_has_no_solutions_tests_or_instructor_modules(built):
+    assert not (built / "solutions").exists() and not (built / "tests").exists()
+    assert not (built / "nbgrader_config.py").exists()
+    for module in bundle.INSTRUCTOR_MODULES:
+        assert not (built / "autograder" / module).exists(), module
+
+
+def test_no_solution_or_hidden_test_line_is_in_the_bundle(built, repo):
+    secrets = _secret_pairs(repo)
+    assert len(secrets) > 50, "the leak check found too few lines to look for"
+    leaks = []
+    for path in built.rglob("*"):
+        if path.is_file() and path.suffix in TEXT_SUFFIXES:
+            text = path.read_text(errors="replace")
+            found = _pairs(text.replace("\\n", "\n").splitlines()) & secrets
+            leaks += [f"{path.relative_to(built)}: {pair[0]} / {pair[1]}" for pair in sorted(found)]
+            for marker in ("BEGIN SOLUTION", "BEGIN HIDDEN TESTS"):
+                if marker in text:
+                    leaks.append(f"{path.relative_to(built)}: contains '{marker}'")
+    assert not leaks, "\n".join(leaks[:20])
+
+
+def test_the_bundled_package_imports_without_instructor_modules(built):
+    modules = sorted(p.stem for p in (built / "autograder").glob("*.py") if p.stem != "__init__")
+    code = ("import importlib, autograder\nprint(autograder.__file__)\n"
+            "for m in %r:\n    importlib.import_module('autograder.' + m)" % modules)
+    env = {"PYTHONPATH": str(built), "MPLCONFIGDIR": os.environ["MPLCONFIGDIR"]}
+    result = subprocess.run([sys.executable, "-c", code], cwd=built, capture_output=True, text=True,
+                            env=env)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.startswith(str(built)), f"imported {result.stdout} instead of the bundle"
