@@ -1,0 +1,554 @@
+"""Checks of notebook 03 (counting parameters and multiply-accumulates).
+
+The oracles are PyTorch itself: a parameter count is ``sum(p.numel() for p in
+module.parameters())`` of real ``torch.nn`` modules, built on the ``meta`` device (shapes only, no
+memory, however large the layer), and multiply-accumulates (MACs) are counted by
+``torch.utils.flop_counter.FlopCounterMode``, which reports two FLOPs per MAC. Counts are exact
+integers: a student function must return an ``int``. Every ``check_*`` function raises
+``CheckFailure`` with a readable message, or returns ``None``.
+
+The specs of AlexNet, VGG-16 and ResNet-18 are data (lists of layer dicts, see ``count_params``
+in the notebook), written from the papers' tables; the tests compare their counts with
+``torchvision.models``.
+"""
+import numpy as np
+import torch
+import torchvision
+from torch import nn
+from torch.utils import flop_counter
+
+from autograder.checking import Case, CheckFailure, call_student, check_raises, describe_call
+
+PARAMETER_FREE_TYPES = ("relu", "tanh", "maxpool2d", "avgpool2d", "adaptive_avgpool2d", "flatten",
+                        "dropout")
+LAYER_TYPES = ("conv2d", "linear", "batchnorm2d") + PARAMETER_FREE_TYPES
+META = torch.device("meta")
+
+MISSING_BIAS = "the bias is missing: each output unit has one bias (when bias=True)"
+BIAS_COUNTED_WHEN_OFF = "a bias is counted although bias=False"
+GROUPS_IGNORED = ("groups is ignored: with groups=g each filter sees only C_in / g input channels, "
+                  "so a filter has (C_in / g) K_h K_w weights")
+OUTPUTS_DIVIDED_BY_GROUPS = ("C_out is divided by groups as well: there are still C_out filters, "
+                             "only each filter's depth is C_in / groups")
+KERNEL_NOT_SQUARED = "the kernel is counted as K, not K_h * K_w weights per input channel"
+KERNEL_HEIGHT_ONLY = "a (h, w) kernel is counted as h * h: use K_h * K_w"
+
+
+# ----------------------------------------------------------------------------- oracles
+
+def _kernel_pair(kernel_size):
+    """``(K_h, K_w)`` from an int or an ``(h, w)`` pair."""
+    if isinstance(kernel_size, (tuple, list)):
+        return int(kernel_size[0]), int(kernel_size[1])
+    return int(kernel_size), int(kernel_size)
+
+
+def _numel(module):
+    """PyTorch's own parameter count of ``module``."""
+    return int(sum(p.numel() for p in module.parameters()))
+
+
+def oracle_conv2d_params(c_in, c_out, kernel_size, bias=True, groups=1):
+    """Parameters of ``torch.nn.Conv2d(c_in, c_out, kernel_size, bias=bias, groups=groups)``."""
+    return _numel(nn.Conv2d(c_in, c_out, _kernel_pair(kernel_size), bias=bias, groups=groups,
+                            device=META))
+
+
+def oracle_linear_params(n_in, n_out, bias=True):
+    """Parameters of ``torch.nn.Linear(n_in, n_out, bias=bias)``."""
+    return _numel(nn.Linear(n_in, n_out, bias=bias, device=META))
+
+
+def depthwise_separable_block(c_in, c_out, kernel_size, bias=True, device=META):
+    """A depthwise ``K_h x K_w`` conv (groups=C_in) followed by a pointwise 1x1 conv, as torch modules."""
+    return nn.Sequential(
+        nn.Conv2d(c_in, c_in, _kernel_pair(kernel_size), groups=c_in, bias=bias, device=device),
+        nn.Conv2d(c_in, c_out, 1, bias=bias, device=device),
+    )
+
+
+def oracle_depthwise_separable_params(c_in, c_out, kernel_size, bias=True):
+    """Parameters of ``depthwise_separable_block(c_in, c_out, kernel_size, bias)``."""
+    return _numel(depthwise_separable_block(c_in, c_out, kernel_size, bias))
+
+
+def measured_macs(module, input_shape):
+    """Multiply-accumulates of one forward pass of ``module`` on a meta tensor of ``input_shape``.
+
+    Counted by ``FlopCounterMode`` (2 FLOPs per multiply-accumulate; bias additions not counted).
+    """
+    with flop_counter.FlopCounterMode(display=False) as counter:
+        module(torch.empty(input_shape, device=META))
+    return int(counter.get_total_flops()) // 2
+
+
+def oracle_conv2d_macs(c_in, c_out, kernel_size, out_h, out_w, groups=1):
+    """MACs of a stride-1 ``nn.Conv2d`` whose output is ``(1, c_out, out_h, out_w)``."""
+    kh, kw = _kernel_pair(kernel_size)
+    conv = nn.Conv2d(c_in, c_out, (kh, kw), groups=groups, device=META)
+    return measured_macs(conv, (1, c_in, out_h + kh - 1, out_w + kw - 1))
+
+
+def _parameter_free_module(layer):
+    kind = layer["type"]
+    if kind in ("maxpool2d", "avgpool2d"):
+        pool = nn.MaxPool2d if kind == "maxpool2d" else nn.AvgPool2d
+        return pool(layer.get("kernel_size", 2), layer.get("stride"))
+    factories = {"relu": nn.ReLU, "tanh": nn.Tanh, "flatten": nn.Flatten,
+                 "adaptive_avgpool2d": lambda: nn.AdaptiveAvgPool2d(layer.get("output_size", 1)),
+                 "dropout": lambda: nn.Dropout(layer.get("p", 0.5))}
+    return factories[kind]()
+
+
+def module_from_spec(spec, device=META):
+    """The torch modules a spec describes, in an ``nn.Sequential`` (for counting, not running)."""
+    modules = []
+    for layer in spec:
+        kind = layer["type"]
+        if kind == "conv2d":
+            modules.append(nn.Conv2d(layer["c_in"], layer["c_out"], _kernel_pair(layer["kernel_size"]),
+                                     bias=layer.get("bias", True), groups=layer.get("groups", 1),
+                                     device=device))
+        elif kind == "linear":
+            modules.append(nn.Linear(layer["n_in"], layer["n_out"], bias=layer.get("bias", True),
+                                     device=device))
+        elif kind == "batchnorm2d":
+            modules.append(nn.BatchNorm2d(layer["channels"], affine=layer.get("affine", True),
+                                          device=device))
+        else:
+            modules.append(_parameter_free_module(layer))
+    return nn.Sequential(*modules)
+
+
+def oracle_count_params(spec):
+    """PyTorch's parameter count of the modules ``spec`` describes."""
+    return _numel(module_from_spec(spec))
+
+
+def torchvision_params(name):
+    """Parameter count of ``torchvision.models.<name>(weights=None)``, built on the meta device."""
+    with META:
+        model = getattr(torchvision.models, name)(weights=None)
+    return _numel(model)
+
+
+ORACLES = (oracle_conv2d_params, oracle_linear_params, oracle_depthwise_separable_params,
+           oracle_conv2d_macs, oracle_count_params, module_from_spec, depthwise_separable_block,
+           measured_macs, torchvision_params, _numel)
+FORBIDDEN = ORACLES + (
+    nn.Module.__init__, nn.Module.parameters, nn.Module.named_parameters, nn.Module.state_dict,
+    flop_counter.FlopCounterMode.__init__, flop_counter.conv_flop_count,
+)
+
+
+# ----------------------------------------------------------------------------- network specs
+
+def _conv(c_in, c_out, kernel_size, stride=1, padding=0, bias=True):
+    return {"type": "conv2d", "c_in": c_in, "c_out": c_out, "kernel_size": kernel_size,
+            "stride": stride, "padding": padding, "bias": bias}
+
+
+def _linear(n_in, n_out):
+    return {"type": "linear", "n_in": n_in, "n_out": n_out}
+
+
+def alexnet_spec():
+    """AlexNet as torchvision builds it (one-tower variant, 224x224 RGB input, 1000 classes)."""
+    spec = []
+    for c_in, c_out, kernel, stride, padding, pool in [(3, 64, 11, 4, 2, True),
+                                                       (64, 192, 5, 1, 2, True),
+                                                       (192, 384, 3, 1, 1, False),
+                                                       (384, 256, 3, 1, 1, False),
+                                                       (256, 256, 3, 1, 1, True)]:
+        spec += [_conv(c_in, c_out, kernel, stride, padding), {"type": "relu"}]
+        if pool:
+            spec.append({"type": "maxpool2d", "kernel_size": 3, "stride": 2})
+    spec += [{"type": "adaptive_avgpool2d", "output_size": 6}, {"type": "flatten"},
+             {"type": "dropout"}, _linear(256 * 6 * 6, 4096), {"type": "relu"},
+             {"type": "dropout"}, _linear(4096, 4096), {"type": "relu"}, _linear(4096, 1000)]
+    return spec
+
+
+VGG16_STAGES = ((64, 2), (128, 2), (256, 3), (512, 3), (512, 3))
+
+
+def vgg16_spec():
+    """VGG-16 (configuration D): thirteen 3x3 convolutions in five stages, then three dense layers."""
+    spec, c_in = [], 3
+    for c_out, repeats in VGG16_STAGES:
+        for _ in range(repeats):
+            spec += [_conv(c_in, c_out, 3, padding=1), {"type": "relu"}]
+            c_in = c_out
+        spec.append({"type": "maxpool2d", "kernel_size": 2, "stride": 2})
+    spec += [{"type": "adaptive_avgpool2d", "output_size": 7}, {"type": "flatten"},
+             _linear(512 * 7 * 7, 4096), {"type": "relu"}, {"type": "dropout"},
+             _linear(4096, 4096), {"type": "relu"}, {"type": "dropout"}, _linear(4096, 1000)]
+    return spec
+
+
+def _basic_block(c_in, c_out, stride):
+    """Conv-BN-ReLU-conv-BN, plus a 1x1 projection (conv + BN) when the shape changes."""
+    block = [_conv(c_in, c_out, 3, stride, 1, bias=False), {"type": "batchnorm2d", "channels": c_out},
+             {"type": "relu"}, _conv(c_out, c_out, 3, 1, 1, bias=False),
+             {"type": "batchnorm2d", "channels": c_out}]
+    if stride != 1 or c_in != c_out:
+        block += [_conv(c_in, c_out, 1, stride, 0, bias=False),
+                  {"type": "batchnorm2d", "channels": c_out}]
+    return block + [{"type": "relu"}]
+
+
+def resnet18_spec():
+    """ResNet-18: a 7x7 stem, four stages of two basic blocks, global average pooling, one dense layer.
+
+    The skip connections add no parameters, so the spec lists only the layers that own some.
+    """
+    spec = [_conv(3, 64, 7, 2, 3, bias=False), {"type": "batchnorm2d", "channels": 64},
+            {"type": "relu"}, {"type": "maxpool2d", "kernel_size": 3, "stride": 2}]
+    c_in = 64
+    for c_out, stride in [(64, 1), (128, 2), (256, 2), (512, 2)]:
+        spec += _basic_block(c_in, c_out, stride) + _basic_block(c_out, c_out, 1)
+        c_in = c_out
+    return spec + [{"type": "adaptive_avgpool2d", "output_size": 1}, {"type": "flatten"},
+                   _linear(512, 1000)]
+
+
+MODEL_SPECS = {"alexnet": alexnet_spec, "vgg16": vgg16_spec, "resnet18": resnet18_spec}
+
+
+# ----------------------------------------------------------------------------- comparing counts
+
+def _is_integer(value):
+    return type(value) is int or isinstance(value, np.integer)
+
+
+def _difference(actual, expected):
+    """How the count ``actual`` differs from the int ``expected``; ``None`` if it does not."""
+    if not _is_integer(actual):
+        hint = " (use // for exact integer division)" if isinstance(actual, (float, np.floating)) else ""
+        return (f"returned {type(actual).__name__} {actual!r}; return an int{hint}")
+    actual = int(actual)
+    if actual == expected:
+        return None
+    gap = actual - expected
+    return f"returned {actual:,}, expected {expected:,} ({abs(gap):,} {'too many' if gap > 0 else 'too few'})"
+
+
+def _likely(actual, likely):
+    if not _is_integer(actual):
+        return ""
+    for description, wrong in likely:
+        if int(actual) == wrong:
+            return f".\nLikely cause: {description}"
+    return ""
+
+
+def assert_count(actual, expected, *, what="the count", likely=()):
+    """Fail unless ``actual`` is an int equal to ``expected``.
+
+    ``likely`` is a sequence of ``(description, wrong_count)`` pairs: known wrong answers.
+    """
+    message = _difference(actual, int(expected))
+    if message is not None:
+        raise CheckFailure(f"{what} {message}{_likely(actual, likely)}")
+
+
+def check_counts(fn, oracle, cases, *, name, likely_mistakes=None, forbidden=FORBIDDEN):
+    """Fail unless ``fn`` returns the int ``oracle`` returns on every ``Case``, building no module."""
+    for case in cases:
+        expected = oracle(*case.args, **case.kwargs)
+        actual = call_student(fn, case.args, case.kwargs, name=name, forbidden=forbidden)
+        message = _difference(actual, expected)
+        if message is not None:
+            likely = likely_mistakes(*case.args, **case.kwargs) if likely_mistakes else ()
+            raise CheckFailure(f"{describe_call(name, case.args, case.kwargs)} {message}"
+                               f"{_likely(actual, likely)}")
+
+
+# ----------------------------------------------------------------------------- likely mistakes
+
+def mistakes_conv2d_params(c_in, c_out, kernel_size, bias=True, groups=1):
+    """Known wrong counts of a conv layer's parameters, with their causes."""
+    kh, kw = _kernel_pair(kernel_size)
+    depth, b = c_in // groups, int(bias)
+    found = [(MISSING_BIAS, c_out * depth * kh * kw) if bias else
+             (BIAS_COUNTED_WHEN_OFF, c_out * (depth * kh * kw + 1)),
+             (GROUPS_IGNORED, c_out * (c_in * kh * kw + b)),
+             (OUTPUTS_DIVIDED_BY_GROUPS, c_out // groups * (depth * kh * kw + b)),
+             ("the bias is counted once per input channel: a filter has one bias",
+              c_out * depth * (kh * kw + b)),
+             (KERNEL_HEIGHT_ONLY, c_out * (depth * kh * kh + b))]
+    if kh == kw:
+        found.append((KERNEL_NOT_SQUARED, c_out * (depth * kh + b)))
+    return found
+
+
+def mistakes_linear_params(n_in, n_out, bias=True):
+    """Known wrong counts of a dense layer's parameters."""
+    if not bias:
+        return [(BIAS_COUNTED_WHEN_OFF, n_out * (n_in + 1))]
+    return [(MISSING_BIAS, n_in * n_out),
+            ("one bias per input: the biases belong to the n_out outputs", n_in * n_out + n_in),
+            ("a single bias for the whole layer: each of the n_out units has its own", n_in * n_out + 1)]
+
+
+def mistakes_depthwise_separable_params(c_in, c_out, kernel_size, bias=True):
+    """Known wrong counts of a depthwise separable block."""
+    kh, kw = _kernel_pair(kernel_size)
+    k, b = kh * kw, int(bias)
+    found = [("the depthwise step is a full convolution: with groups=C_in each of its C_in filters "
+              "sees one channel, K_h K_w weights", c_in * (c_in * k + b) + c_out * (c_in + b)),
+             ("this is the full (standard) convolution, not its separable version",
+              c_out * (c_in * k + b)),
+             ("the pointwise step is K_h x K_w: it is a 1x1 convolution", c_in * (k + b)
+              + c_out * (c_in * k + b)),
+             (KERNEL_HEIGHT_ONLY, c_in * (kh * kh + b) + c_out * (c_in + b))]
+    if bias:
+        found += [("the depthwise convolution's bias is missing (both steps have one)",
+                   c_in * k + c_out * (c_in + 1)),
+                  ("the pointwise convolution's bias is missing (both steps have one)",
+                   c_in * (k + 1) + c_out * c_in)]
+    else:
+        found.append((BIAS_COUNTED_WHEN_OFF, c_in * (k + 1) + c_out * (c_in + 1)))
+    return found
+
+
+def mistakes_conv2d_macs(c_in, c_out, kernel_size, out_h, out_w, groups=1):
+    """Known wrong MAC counts of a conv layer."""
+    kh, kw = _kernel_pair(kernel_size)
+    depth, positions = c_in // groups, out_h * out_w
+    macs = positions * c_out * depth * kh * kw
+    found = [("this counts FLOPs (a multiply and an add each): count multiply-accumulates", 2 * macs),
+             (GROUPS_IGNORED, positions * c_out * c_in * kh * kw),
+             (OUTPUTS_DIVIDED_BY_GROUPS, positions * (c_out // groups) * depth * kh * kw),
+             ("the bias additions are counted: the convention here leaves them out",
+              macs + positions * c_out),
+             ("this counts parameters at one position, not multiply-accumulates at every output "
+              "position", c_out * (depth * kh * kw + 1)),
+             ("the output width is taken as the height", out_h * out_h * c_out * depth * kh * kw),
+             (KERNEL_HEIGHT_ONLY, positions * c_out * depth * kh * kh)]
+    if kh == kw:
+        found.append((KERNEL_NOT_SQUARED, positions * c_out * depth * kh))
+    return found
+
+
+def _with(spec, kind, **changes):
+    return [dict(layer, **changes) if layer["type"] == kind else layer for layer in spec]
+
+
+def mistakes_count_params(spec):
+    """Known wrong totals of a spec, each computed by PyTorch on an altered spec."""
+    spec = list(spec)
+    norms = [layer for layer in spec if layer["type"] == "batchnorm2d"]
+    with_running_stats = oracle_count_params(spec) + sum(2 * layer["channels"] for layer in norms)
+    return [
+        ("batchnorm2d has 2 parameters per channel (weight and bias; 0 when affine=False); its "
+         "running mean and variance are buffers, not parameters", with_running_stats),
+        ("batchnorm2d layers are not counted: they have a weight and a bias per channel",
+         oracle_count_params([layer for layer in spec if layer["type"] != "batchnorm2d"])),
+        ("a layer's 'bias': False is ignored",
+         oracle_count_params(_with(_with(spec, "conv2d", bias=True), "linear", bias=True))),
+        ("a conv2d layer's 'groups' is ignored",
+         oracle_count_params(_with(spec, "conv2d", groups=1))),
+        ("a batchnorm2d layer's 'affine': False is ignored",
+         oracle_count_params(_with(spec, "batchnorm2d", affine=True))),
+    ]
+
+
+# ----------------------------------------------------------------------------- random cases
+
+def _rng(seed):
+    return np.random.default_rng(seed)
+
+
+def _random_kernel(rng):
+    kh, kw = (int(v) for v in rng.integers(1, 8, size=2))
+    return int(kh) if rng.random() < 0.5 else (kh, kw)
+
+
+def _random_channels(rng):
+    """``(c_in, c_out, groups)`` with groups dividing both; depthwise (groups=C_in) included."""
+    groups = int(rng.choice([1, 1, 2, 3, 4, 8]))
+    c_in, c_out = groups * int(rng.integers(1, 17)), groups * int(rng.integers(1, 17))
+    if rng.random() < 0.15:
+        groups = c_in
+        c_out = c_in * int(rng.integers(1, 4))
+    return c_in, c_out, groups
+
+
+def cases_conv2d_params(seed, n_cases=40):
+    """Random conv layers: groups, (h, w) kernels, with and without bias, defaults omitted."""
+    rng = _rng(seed)
+    cases = [Case((3, 64, 11)), Case((6, 4, (1, 5)), {"bias": False, "groups": 2})]
+    for _ in range(n_cases - 2):
+        c_in, c_out, groups = _random_channels(rng)
+        kwargs = {"bias": bool(rng.random() < 0.6)} if rng.random() < 0.7 else {}
+        if groups > 1 or rng.random() < 0.3:
+            kwargs["groups"] = groups
+        cases.append(Case((c_in, c_out, _random_kernel(rng)), kwargs))
+    return cases
+
+
+def cases_linear_params(seed, n_cases=30):
+    """Random dense layers, up to 200x200x3 inputs, with and without bias."""
+    rng = _rng(seed)
+    cases = [Case((32 * 32 * 3, 1)), Case((200 * 200 * 3, 10), {"bias": False})]
+    for _ in range(n_cases - 2):
+        n_in, n_out = int(rng.integers(1, 5000)), int(rng.integers(1, 600))
+        cases.append(Case((n_in, n_out), {"bias": bool(rng.random() < 0.6)} if rng.random() < 0.7 else {}))
+    return cases
+
+
+def cases_depthwise_separable_params(seed, n_cases=30):
+    """Random depthwise separable blocks, (h, w) kernels, with and without bias."""
+    rng = _rng(seed)
+    cases = [Case((32, 64, 3)), Case((5, 7, (3, 1)), {"bias": False})]
+    for _ in range(n_cases - 2):
+        c_in, c_out = int(rng.integers(1, 300)), int(rng.integers(1, 300))
+        kwargs = {"bias": bool(rng.random() < 0.6)} if rng.random() < 0.7 else {}
+        cases.append(Case((c_in, c_out, _random_kernel(rng)), kwargs))
+    return cases
+
+
+def cases_conv2d_macs(seed, n_cases=40):
+    """Random conv layers and output sizes (non-square included), groups and depthwise included."""
+    rng = _rng(seed)
+    cases = [Case((3, 64, 11, 55, 55)), Case((8, 4, (3, 1), 5, 9), {"groups": 4})]
+    for _ in range(n_cases - 2):
+        c_in, c_out, groups = _random_channels(rng)
+        out_h, out_w = (int(v) for v in rng.integers(1, 60, size=2))
+        kwargs = {"groups": groups} if groups > 1 or rng.random() < 0.3 else {}
+        cases.append(Case((c_in, c_out, _random_kernel(rng), out_h, out_w), kwargs))
+    return cases
+
+
+def _random_layer(rng):
+    kind = str(rng.choice(["conv2d"] * 3 + ["linear"] * 2 + ["batchnorm2d"] * 2
+                          + list(PARAMETER_FREE_TYPES)))
+    if kind == "conv2d":
+        c_in, c_out, groups = _random_channels(rng)
+        layer = {"type": kind, "c_in": c_in, "c_out": c_out, "kernel_size": _random_kernel(rng)}
+        if groups > 1 or rng.random() < 0.3:
+            layer["groups"] = groups
+        if rng.random() < 0.3:
+            layer.update(stride=int(rng.integers(1, 3)), padding=int(rng.integers(0, 3)))
+    elif kind == "linear":
+        layer = {"type": kind, "n_in": int(rng.integers(1, 3000)), "n_out": int(rng.integers(1, 500))}
+    elif kind == "batchnorm2d":
+        layer = {"type": kind, "channels": int(rng.integers(1, 513))}
+        if rng.random() < 0.5:
+            layer["affine"] = bool(rng.random() < 0.5)
+    else:
+        layer = {"type": kind}
+        if kind in ("maxpool2d", "avgpool2d"):
+            layer["kernel_size"] = int(rng.integers(2, 4))
+    if kind in ("conv2d", "linear") and rng.random() < 0.5:
+        layer["bias"] = bool(rng.random() < 0.5)
+    return layer
+
+
+def cases_count_params(seed, n_cases=30):
+    """Random specs of 0 to 10 layers of every type (the empty spec included)."""
+    rng = _rng(seed)
+    cases = [Case(([],))]
+    for _ in range(n_cases - 1):
+        cases.append(Case(([_random_layer(rng) for _ in range(int(rng.integers(1, 11)))],)))
+    return cases
+
+
+# ----------------------------------------------------------------------------- checks
+
+def check_conv2d_params(fn, seed=301, n_cases=40):
+    """``conv2d_params`` equals the parameter count of ``torch.nn.Conv2d``, by formula."""
+    check_counts(fn, oracle_conv2d_params, cases_conv2d_params(seed, n_cases), name="conv2d_params",
+                 likely_mistakes=mistakes_conv2d_params)
+
+
+def check_conv2d_params_rejects_bad_input(fn):
+    """``conv2d_params`` raises ``ValueError``/``TypeError`` for impossible layers."""
+    bad = [
+        ((6, 8, 3), {"groups": 4}, ValueError, "groups=4 does not divide c_in=6"),
+        ((8, 6, 3), {"groups": 4}, ValueError, "groups=4 does not divide c_out=6"),
+        ((4, 4, 3), {"groups": 0}, ValueError, "groups must be at least 1"),
+        ((0, 4, 3), {}, ValueError, "c_in must be at least 1"),
+        ((3, -2, 3), {}, ValueError, "c_out must be at least 1"),
+        ((3, 4, 0), {}, ValueError, "the kernel size must be at least 1"),
+        ((3, 4, (3, 0)), {}, ValueError, "the kernel width must be at least 1"),
+        ((3, 4, (3, 3, 3)), {}, (ValueError, TypeError), "kernel_size is an int or an (h, w) pair"),
+        ((3.0, 4, 3), {}, TypeError, "c_in must be an integer"),
+        ((3, 4, 2.5), {}, TypeError, "the kernel size must be an integer"),
+    ]
+    for args, kwargs, exception, reason in bad:
+        check_raises(fn, args, kwargs, exception=exception, reason=reason, name="conv2d_params")
+
+
+def check_linear_params(fn, seed=302, n_cases=30):
+    """``linear_params`` equals the parameter count of ``torch.nn.Linear``; bad sizes raise."""
+    check_counts(fn, oracle_linear_params, cases_linear_params(seed, n_cases), name="linear_params",
+                 likely_mistakes=mistakes_linear_params)
+    check_raises(fn, (0, 3), reason="n_in must be at least 1", name="linear_params")
+    check_raises(fn, (3, -1), reason="n_out must be at least 1", name="linear_params")
+    check_raises(fn, (3, 1.5), exception=TypeError, reason="n_out must be an integer",
+                 name="linear_params")
+
+
+def check_depthwise_separable_params(fn, seed=303, n_cases=30):
+    """``depthwise_separable_params`` equals the count of a depthwise + pointwise ``nn.Conv2d`` pair."""
+    check_counts(fn, oracle_depthwise_separable_params, cases_depthwise_separable_params(seed, n_cases),
+                 name="depthwise_separable_params", likely_mistakes=mistakes_depthwise_separable_params)
+    name = "depthwise_separable_params"
+    check_raises(fn, (0, 4, 3), reason="c_in must be at least 1", name=name)
+    check_raises(fn, (4, 0, 3), reason="c_out must be at least 1", name=name)
+    check_raises(fn, (4, 4, 0), reason="the kernel size must be at least 1", name=name)
+    check_raises(fn, (4, 4, 1.5), exception=TypeError, reason="the kernel size must be an integer",
+                 name=name)
+
+
+def check_conv2d_macs(fn, seed=304, n_cases=40):
+    """``conv2d_macs`` equals PyTorch's FlopCounterMode count / 2 on a conv with that output size."""
+    check_counts(fn, oracle_conv2d_macs, cases_conv2d_macs(seed, n_cases), name="conv2d_macs",
+                 likely_mistakes=mistakes_conv2d_macs)
+    name = "conv2d_macs"
+    check_raises(fn, (4, 4, 3, 0, 5), reason="the output height must be at least 1", name=name)
+    check_raises(fn, (4, 4, 3, 5, -1), reason="the output width must be at least 1", name=name)
+    check_raises(fn, (6, 4, 3, 5, 5), {"groups": 4}, reason="groups=4 does not divide c_in=6",
+                 name=name)
+    check_raises(fn, (4, 6, 3, 5, 5), {"groups": 4}, reason="groups=4 does not divide c_out=6",
+                 name=name)
+    check_raises(fn, (4, 4, 3, 5, 2.5), exception=TypeError,
+                 reason="the output width must be an integer", name=name)
+
+
+def check_count_params(fn, seed=305, n_cases=30):
+    """``count_params`` equals PyTorch's count of the modules random specs describe."""
+    check_counts(fn, oracle_count_params, cases_count_params(seed, n_cases), name="count_params",
+                 likely_mistakes=mistakes_count_params)
+
+
+def check_count_params_models(fn, names=tuple(MODEL_SPECS)):
+    """``count_params`` of the specs of torchvision models equals torchvision's own count."""
+    for name in names:
+        spec = MODEL_SPECS[name]()
+        actual = call_student(fn, (spec,), name="count_params", forbidden=FORBIDDEN)
+        assert_count(actual, torchvision_params(name),
+                     what=f"count_params({name}_spec()) (torchvision.models.{name})",
+                     likely=mistakes_count_params(spec))
+
+
+def check_count_params_rejects_bad_specs(fn):
+    """``count_params`` raises ``TypeError`` for what is not a list of dicts, ``ValueError`` for bad layers."""
+    conv = {"type": "conv2d", "c_in": 3, "c_out": 4, "kernel_size": 3}
+    bad = [
+        (({"type": "relu"},), TypeError, "the spec is a dict, not a list of layer dicts"),
+        ((["relu"],), TypeError, "a layer is a string, not a dict"),
+        (([{"c_in": 3}],), ValueError, "the layer has no 'type'"),
+        (([{"type": "conv3d", "c_in": 3, "c_out": 4, "kernel_size": 3}],), ValueError,
+         "'conv3d' is not a known layer type"),
+        (([{"type": "conv2d", "c_in": 3, "kernel_size": 3}],), ValueError,
+         "the conv2d layer has no 'c_out'"),
+        (([{"type": "linear", "n_in": 3}],), ValueError, "the linear layer has no 'n_out'"),
+        (([{"type": "batchnorm2d"}],), ValueError, "the batchnorm2d layer has no 'channels'"),
+        (([conv, dict(conv, c_in=6, groups=4)],), ValueError, "groups=4 does not divide c_in=6"),
+        (([{"type": "linear", "n_in": 0, "n_out": 3}],), ValueError, "n_in must be at least 1"),
+    ]
+    for args, exception, reason in bad:
+        check_raises(fn, args, exception=exception, reason=reason, name="count_params")
