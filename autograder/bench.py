@@ -1,0 +1,274 @@
+"""Measure the course against its budgets (COURSE.md) and write the table into the README.
+
+    python -m autograder.bench                 # everything, README updated
+    python -m autograder.bench --only im2col   # one part, printed only: notebooks, autograde,
+                                               # class, widgets, im2col
+
+Parts: each solution notebook executed headless (wall time, peak memory of its kernel); the
+autograde of one student's whole course; a class of 30 synthetic students (solutions, blank
+releases and mutants) through ``autograder.classgrade``; the redraw latency of every widget
+(callback time of one control change); the reference ``conv2d_im2col`` against PyTorch's CPU
+``conv2d``. Timings are medians of repeats where repeats are cheap. Instructor-side: it reads
+the reference solutions from ``solutions/``.
+"""
+import argparse
+import json
+import os
+import platform
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from autograder import notebooks, release
+
+REPO = release.REPO_ROOT
+README = REPO / "README.md"
+START, END = "<!-- bench:start -->", "<!-- bench:end -->"
+BUDGETS = {"notebook": 60.0, "course": 300.0, "autograde": 120.0, "widget": 0.100, "im2col": 1.5}
+
+_EXECUTE = """
+import json, resource, sys, time
+import nbformat
+from nbclient import NotebookClient
+nb = nbformat.read(sys.argv[1], as_version=4)
+start = time.perf_counter()
+NotebookClient(nb, timeout=600, kernel_name="python3",
+               resources={"metadata": {"path": sys.argv[2]}}).execute()
+seconds = time.perf_counter() - start
+peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
+print(json.dumps({"seconds": seconds, "peak_bytes": peak}))
+"""
+
+
+def machine():
+    """One line describing this machine."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2 ** 30
+    return f"{os.cpu_count()} cores ({cpu}), {memory:.0f} GiB, Python {platform.python_version()}"
+
+
+def _env():
+    env = dict(os.environ)
+    env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", "")
+    return env
+
+
+def notebook_times():
+    """``{assignment: (seconds, peak kernel bytes)}`` for each solution notebook."""
+    results = {}
+    for assignment in release.assignments():
+        path = REPO / "solutions" / assignment / f"{assignment}.ipynb"
+        with tempfile.TemporaryDirectory() as cwd:
+            out = subprocess.run([sys.executable, "-c", _EXECUTE, str(path), cwd], check=True,
+                                 capture_output=True, text=True, env=_env())
+        measured = json.loads(out.stdout.strip().splitlines()[-1])
+        results[assignment] = (measured["seconds"], measured["peak_bytes"])
+    return results
+
+
+def autograde_one_student():
+    """Seconds to autograde one student's whole course (the reference solutions)."""
+    from autograder.grading import Course
+
+    with tempfile.TemporaryDirectory() as root:
+        course = Course(root, REPO / "solutions")
+        for assignment in release.assignments():
+            course.release(assignment)
+            course.submit(assignment, "student", {
+                f"{assignment}.ipynb": REPO / "solutions" / assignment / f"{assignment}.ipynb"})
+        start = time.perf_counter()
+        for assignment in release.assignments():
+            course.autograde(assignment, "student")
+        return time.perf_counter() - start
+
+
+def _mutants(assignment):
+    sys.path.insert(0, str(REPO / "tests"))
+    try:
+        import mutants
+        return mutants.for_assignment(assignment)
+    finally:
+        sys.path.remove(str(REPO / "tests"))
+
+
+def synthetic_class(folder, size=30):
+    """Write ``size`` students: a third solutions, a third blank releases, a third mutants."""
+    for number in range(size):
+        student = f"student{number:02d}"
+        for assignment in release.assignments():
+            filename = f"{assignment}.ipynb"
+            target = Path(folder) / student / assignment
+            target.mkdir(parents=True)
+            source = notebooks.read(REPO / "solutions" / assignment / filename)
+            released = notebooks.read(REPO / "notebooks" / assignment / filename)
+            kind = number % 3
+            if kind == 1:
+                notebooks.write(released, target / filename)
+                continue
+            sources = notebooks.solution_sources(source)
+            if kind == 2:
+                catalogue = _mutants(assignment)
+                mutant = catalogue[number % len(catalogue)]
+                sources[mutant.cell] = mutant.apply(sources[mutant.cell])
+            notebooks.write(notebooks.with_solutions(released, sources), target / filename)
+
+
+def grade_class_time(size=30):
+    """Seconds for ``autograder.classgrade`` to grade ``size`` synthetic students, all notebooks."""
+    from autograder import classgrade
+
+    with tempfile.TemporaryDirectory() as folder:
+        synthetic_class(Path(folder) / "submissions", size)
+        start = time.perf_counter()
+        classgrade.grade_class(Path(folder) / "submissions", Path(folder) / "out", jobs=2,
+                               progress=False)
+        return time.perf_counter() - start
+
+
+def widget_latencies(repeats=5):
+    """``{widget: median seconds}`` of one control change, for every widget of the course."""
+    from autograder.widgets import EXPLORERS
+
+    results = {}
+    for name, factory in EXPLORERS.items():
+        box = factory()
+        times = []
+        for control in box.controls.values():
+            options = _values(control)
+            for value in options[:repeats]:
+                start = time.perf_counter()
+                control.value = value
+                times.append(time.perf_counter() - start)
+        results[name] = statistics.median(times) if times else float("nan")
+    return results
+
+
+def _values(control):
+    """A few values to set on a control, different from its current one."""
+    if hasattr(control, "options") and control.options:
+        labels = list(getattr(control, "_options_values", None) or control.options)
+        return [v for v in labels if v != control.value][:3]
+    if hasattr(control, "max") and hasattr(control, "min"):
+        step = getattr(control, "step", 1) or 1
+        span = [control.min + step * k for k in range(1, 4)]
+        return [v for v in span if control.min <= v <= control.max and v != control.value]
+    return []
+
+
+def _reference_im2col():
+    nb = notebooks.read(REPO / "solutions" / "01_convolution" / "01_convolution.ipynb")
+    sources = notebooks.solution_sources(nb)
+    namespace = {}
+    exec("import numpy as np", namespace)
+    for cell in ("conv2d_solution", "conv2d_im2col_solution"):
+        exec(re.sub(r"\s*### (BEGIN|END) SOLUTION", "", sources[cell]), namespace)
+    return namespace["conv2d_im2col"]
+
+
+def im2col_against_torch(repeats=20):
+    """``{dtype: (im2col seconds, torch seconds)}`` at N=32, C_in=16, C_out=32, 32x32, K=3."""
+    import numpy as np
+    import torch
+    import torch.nn.functional as F
+
+    conv2d_im2col = _reference_im2col()
+    rng = np.random.default_rng(0)
+    results = {}
+    for dtype in ("float32", "float64"):
+        x = rng.normal(size=(32, 16, 32, 32)).astype(dtype)
+        w = rng.normal(size=(32, 16, 3, 3)).astype(dtype)
+        xt, wt = torch.from_numpy(x), torch.from_numpy(w)
+        ours = _median_time(lambda: conv2d_im2col(x, w, padding=1), repeats)
+        theirs = _median_time(lambda: F.conv2d(xt, wt, padding=1), repeats)
+        results[dtype] = (ours, theirs)
+    return results
+
+
+def _median_time(run, repeats):
+    run()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def _verdict(value, budget):
+    return "within budget" if value <= budget else "**over budget**"
+
+
+def table(parts):
+    """The markdown table of the measured parts."""
+    rows = ["| what | measured | budget | |", "| --- | --- | --- | --- |"]
+    if "notebooks" in parts:
+        total = 0.0
+        for assignment, (seconds, peak) in parts["notebooks"].items():
+            total += seconds
+            rows.append(f"| execute `{assignment}` headless | {seconds:.1f} s, kernel peak "
+                        f"{peak / 2 ** 20:.0f} MiB | {BUDGETS['notebook']:.0f} s | "
+                        f"{_verdict(seconds, BUDGETS['notebook'])} |")
+        rows.append(f"| execute the whole course | {total:.1f} s | {BUDGETS['course']:.0f} s | "
+                    f"{_verdict(total, BUDGETS['course'])} |")
+    if "autograde" in parts:
+        seconds = parts["autograde"]
+        rows.append(f"| autograde one student's whole course | {seconds:.1f} s | "
+                    f"{BUDGETS['autograde']:.0f} s | {_verdict(seconds, BUDGETS['autograde'])} |")
+    if "class" in parts:
+        rows.append(f"| grade a class of 30 synthetic students (2 workers) | "
+                    f"{parts['class'] / 60:.1f} min | | |")
+    if "widgets" in parts:
+        for name, seconds in parts["widgets"].items():
+            rows.append(f"| widget `{name}` redraw (callback) | {1000 * seconds:.0f} ms | "
+                        f"{1000 * BUDGETS['widget']:.0f} ms | {_verdict(seconds, BUDGETS['widget'])} |")
+    if "im2col" in parts:
+        for dtype, (ours, theirs) in parts["im2col"].items():
+            ratio = ours / theirs
+            rows.append(f"| reference `conv2d_im2col` vs PyTorch `conv2d`, {dtype} | "
+                        f"{1000 * ours:.1f} ms vs {1000 * theirs:.1f} ms ({ratio:.2f}x) | "
+                        f"{BUDGETS['im2col']}x | {_verdict(ratio, BUDGETS['im2col'])} |")
+    return "\n".join(rows)
+
+
+def update_readme(text):
+    """Replace the README's benchmark section (between the bench markers) by ``text``."""
+    readme = README.read_text()
+    if START not in readme or END not in readme:
+        raise RuntimeError(f"README.md lacks the markers {START} / {END}")
+    head, rest = readme.split(START, 1)
+    tail = rest.split(END, 1)[1]
+    README.write_text(f"{head}{START}\n{text}\n{END}{tail}")
+
+
+PARTS = {"notebooks": notebook_times, "autograde": autograde_one_student, "class": grade_class_time,
+         "widgets": widget_latencies, "im2col": im2col_against_torch}
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", action="append", choices=sorted(PARTS), help="measure only these")
+    parser.add_argument("--no-readme", action="store_true", help="print, do not update README.md")
+    # A partial run never replaces the README's table.
+    args = parser.parse_args(argv)
+    parts = {name: PARTS[name]() for name in (args.only or PARTS)}
+    text = (f"Measured {time.strftime('%Y-%m-%d')} by `python -m autograder.bench` on "
+            f"{machine()}.\n\n{table(parts)}")
+    print(text)
+    if not (args.no_readme or args.only):
+        update_readme(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
