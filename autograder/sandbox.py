@@ -5,7 +5,8 @@
   grade in nbgrader; a raised error costs only its cell).
 - While nbgrader executes the notebook, warnings are silenced (nbgrader fails a test cell that
   writes to stderr) and the kernel's address space is capped (``GRADING_MEMORY_LIMIT``), so a
-  memory hog meets a ``MemoryError`` in its own cell instead of the kernel being killed.
+  memory hog meets a ``MemoryError`` in its own cell instead of the kernel being killed; PyTorch
+  uses one thread, since graders run notebooks side by side.
 - Random generators are seeded, so demos and grades are reproducible.
 - Monkey-patch protection: the attributes of the modules the checks rely on (builtins, numpy,
   numpy.testing, scipy, torch and this package) are recorded once, and every change a student
@@ -201,6 +202,7 @@ def start_notebook(*check_modules):
     if os.environ.get("NBGRADER_EXECUTION"):
         warnings.simplefilter("ignore")
         _limit_memory()
+        torch.set_num_threads(1)  # graders run notebooks side by side, one per core
     random.seed(0)
     np.random.seed(0)
     torch.manual_seed(0)
