@@ -1,0 +1,652 @@
+"""Checks of notebook 08 (residual gradient flow).
+
+Oracles are independent of the exercises: PyTorch autograd for the hand-derived input gradients,
+``torchvision.models.resnet.BasicBlock`` (with its projection shortcut built as torchvision's
+``ResNet._make_layer`` builds it) for ``BasicBlock``. The oracles of ``gradient_norms`` and
+``gradient_correlation`` would give those exercises away, so they live in the notebook's hidden
+test cells and are passed in: this module only builds the random real models, compares, and
+names likely mistakes. Every ``check_*`` function raises ``CheckFailure`` with a readable message,
+or returns ``None``.
+"""
+import copy
+
+import numpy as np
+import torch
+import torch.autograd.functional
+import torch.func
+import torch.nn as nn
+from torchvision.models import resnet
+
+from autograder.checking import (
+    Case, CheckFailure, assert_close, call_student, check_against_oracle, check_raises, difference,
+)
+
+IDENTITY_MISSING = (
+    "the identity term is missing: y = relu(z) + x adds dL/dy itself to the gradient "
+    "(the '+ I' of the derivation)"
+)
+SLOPE_AT_INPUT = "relu' is taken at x: it belongs to the pre-activation z = x @ W.T + b"
+SLOPE_AT_KINK = "relu'(0) is taken as 1: PyTorch (and this exercise) use relu'(0) = 0, i.e. z > 0"
+W_TRANSPOSED = (
+    "W is transposed: z = x @ W.T + b, so in row form the gradient is multiplied by W, not W.T"
+)
+BIAS_IGNORED = "the bias is missing from the pre-activation: relu' is taken at z = x @ W.T + b"
+SLOPE_MISSING = "relu' is missing: the gradient passes only through the units with z > 0"
+V_TRANSPOSED = "V is transposed: y = h @ V.T + c, so dL/dh = dL/dy @ V"
+
+OUTPUT_SIDE_FIRST = "the norms are in reverse order: the first entry is the block nearest the input"
+SQUARED_NORMS = "these are squared norms: take the square root (torch.linalg.norm, Tensor.norm)"
+SUMMED_LOSS = (
+    "the loss is summed: L is the mean squared error (torch.nn.functional.mse_loss with its "
+    "default reduction='mean')"
+)
+
+LAG_ZERO = "this is the lag-0 correlation (always 1): compare g[:-1] with g[1:]"
+NO_MEAN_REMOVAL = (
+    "the means are not subtracted (a cosine similarity): Pearson's correlation centres g[:-1] and "
+    "g[1:] first"
+)
+GLOBAL_MEAN = (
+    "this is the textbook autocorrelation (one mean and one variance for the whole series): the "
+    "exercise asks for Pearson's correlation of g[:-1] and g[1:], each centred and scaled by itself"
+)
+LAG_TWO = "this compares gradients two grid points apart: the lag is 1 (g[:-1] with g[1:])"
+
+# Differentiation by the library: the input-gradient exercises are worked out by hand in NumPy.
+AUTOGRAD = (
+    torch.autograd.grad, torch.autograd.backward, torch.Tensor.backward,
+    torch.autograd.functional.jacobian, torch.autograd.functional.vjp, torch.func.vjp,
+    torch.func.grad, torch.func.jacrev, torch.func.jacfwd,
+)
+
+# ----------------------------------------------------------------------------- oracles
+
+
+def _leaf(array):
+    return torch.tensor(np.asarray(array, dtype=np.float64), requires_grad=True)
+
+
+def oracle_plain_input_grad(grad_y, W, b, V, x):
+    """dL/dx of y = relu(x @ W.T + b) @ V.T by PyTorch autograd, float64 (N, D_in)."""
+    inputs = _leaf(x)
+    y = torch.relu(inputs @ torch.from_numpy(W).T + torch.from_numpy(b)) @ torch.from_numpy(V).T
+    (grad,) = torch.autograd.grad(y, inputs, torch.from_numpy(grad_y))
+    return grad.numpy()
+
+
+def oracle_residual_input_grad(grad_y, W, b, x):
+    """dL/dx of y = relu(x @ W.T + b) + x by PyTorch autograd, float64 (N, D)."""
+    inputs = _leaf(x)
+    y = torch.relu(inputs @ torch.from_numpy(W).T + torch.from_numpy(b)) + inputs
+    (grad,) = torch.autograd.grad(y, inputs, torch.from_numpy(grad_y))
+    return grad.numpy()
+
+
+# Bound now, before any student cell runs: this module's attributes are restored after each cell.
+_TORCHVISION_BLOCK, _CONV1X1 = resnet.BasicBlock, resnet.conv1x1
+
+
+def torchvision_basic_block(c_in, c_out, stride=1):
+    """torchvision's BasicBlock with the projection shortcut ``ResNet._make_layer`` would give it."""
+    downsample = None
+    if stride != 1 or c_in != c_out:
+        downsample = nn.Sequential(_CONV1X1(c_in, c_out, stride), nn.BatchNorm2d(c_out))
+    return _TORCHVISION_BLOCK(c_in, c_out, stride, downsample)
+
+
+def _pearson(a, b):
+    if np.ptp(a) == 0 or np.ptp(b) == 0:
+        return float("nan")
+    return float(np.corrcoef(a, b)[0, 1])
+
+
+def pearson_lag1(g):
+    """Pearson correlation of ``g[:-1]`` and ``g[1:]`` (numpy.corrcoef); NaN if one is constant."""
+    g = np.asarray(g, dtype=np.float64)
+    return _pearson(g[:-1], g[1:])
+
+
+# ----------------------------------------------------------------------------- likely mistakes
+
+
+def _relu_slope(z):
+    return (z > 0).astype(np.float64)
+
+
+def _mistakes_residual(grad_y, W, b, x):
+    z = x @ W.T + b
+    through = grad_y * _relu_slope(z)
+    return [
+        (IDENTITY_MISSING, through @ W),
+        (SLOPE_AT_INPUT, (grad_y * _relu_slope(x)) @ W + grad_y),
+        (W_TRANSPOSED, through @ W.T + grad_y),
+        (BIAS_IGNORED, (grad_y * _relu_slope(x @ W.T)) @ W + grad_y),
+        (SLOPE_MISSING, grad_y @ W + grad_y),
+    ]
+
+
+def _mistakes_plain(grad_y, W, b, V, x):
+    z = x @ W.T + b
+    grad_h = grad_y @ V
+    found = [(SLOPE_MISSING, grad_h @ W),
+             (BIAS_IGNORED, (grad_h * _relu_slope(x @ W.T)) @ W)]
+    if grad_y.shape[1] == V.shape[1]:
+        found.append((V_TRANSPOSED, (grad_y @ V.T * _relu_slope(z)) @ W))
+    if grad_y.shape[1] == x.shape[1]:
+        found.append(("the identity term is added: that is the residual block; the plain block "
+                      "y = relu(x @ W.T + b) @ V.T has no shortcut",
+                      (grad_h * _relu_slope(z)) @ W + grad_y))
+    return found
+
+
+# ----------------------------------------------------------------------------- random cases
+
+
+def _rng(seed):
+    return np.random.default_rng(seed)
+
+
+def _away_from_kinks(rng, x, W, b):
+    """Redraw ``b`` until no pre-activation is within 1e-3 of relu's kink at 0."""
+    while np.min(np.abs(x @ W.T + b), initial=np.inf) < 1e-3:
+        b = rng.normal(size=b.shape)
+    return b
+
+
+def cases_residual(seed, n_cases=25):
+    """Random ``(grad_y, W, b, x)`` for residual blocks, N in 1..6, D in 1..8, no kinks."""
+    rng = _rng(seed)
+    cases = []
+    for i in range(n_cases):
+        n, d = (1, 1) if i == 0 else (int(v) for v in rng.integers(1, [7, 9]))
+        x, W = rng.normal(size=(n, d)), rng.normal(size=(d, d)) / np.sqrt(d)
+        b = _away_from_kinks(rng, x, W, rng.normal(size=d))
+        cases.append(Case((rng.normal(size=(n, d)), W, b, x)))
+    return cases
+
+
+def cases_plain(seed, n_cases=25):
+    """Random ``(grad_y, W, b, V, x)`` for plain blocks, non-square W and V included, no kinks."""
+    rng = _rng(seed)
+    cases = []
+    for i in range(n_cases):
+        n, d_in, hidden, d_out = (int(v) for v in rng.integers(1, [7, 9, 9, 9]))
+        if i == 0:
+            d_in = hidden = d_out = 3
+        x, W = rng.normal(size=(n, d_in)), rng.normal(size=(hidden, d_in)) / np.sqrt(d_in)
+        b = _away_from_kinks(rng, x, W, rng.normal(size=hidden))
+        V = rng.normal(size=(d_out, hidden))
+        cases.append(Case((rng.normal(size=(n, d_out)), W, b, V, x)))
+    return cases
+
+
+# ----------------------------------------------------------------------------- input gradients
+
+
+def check_residual_input_grad(fn, seed=801, n_cases=25):
+    """``residual_input_grad`` equals PyTorch autograd on random blocks, worked out by hand."""
+    check_against_oracle(fn, oracle_residual_input_grad, cases_residual(seed, n_cases),
+                         name="residual_input_grad", forbidden=AUTOGRAD,
+                         likely_mistakes=_mistakes_residual)
+
+
+def check_plain_input_grad(fn, seed=802, n_cases=25):
+    """``plain_input_grad`` equals PyTorch autograd on random blocks, worked out by hand."""
+    check_against_oracle(fn, oracle_plain_input_grad, cases_plain(seed, n_cases),
+                         name="plain_input_grad", forbidden=AUTOGRAD,
+                         likely_mistakes=_mistakes_plain)
+
+
+def check_input_grads_reject_bad_input(residual_input_grad, plain_input_grad):
+    """Both input-gradient functions raise ``ValueError`` for shapes that do not fit together."""
+    rng = _rng(803)
+    x, g = rng.normal(size=(4, 3)), rng.normal(size=(4, 3))
+    W, b = rng.normal(size=(3, 3)), rng.normal(size=3)
+    bad_residual = [
+        ((g, W, b, x[0]), "x must be 2-D (N, D)"),
+        ((g, rng.normal(size=(2, 3)), b, x),
+         "W must be square (D, D): y = relu(z) + x needs z and x of one size"),
+        ((g, rng.normal(size=(4, 4)), rng.normal(size=4), x), "W is (4, 4) but x has D = 3 columns"),
+        ((g, W, rng.normal(size=2), x), "b must have shape (D,) = (3,)"),
+        ((g[:3], W, b, x), "grad_y must have the shape of y, (N, D) = (4, 3)"),
+    ]
+    for args, reason in bad_residual:
+        check_raises(residual_input_grad, args, reason=reason, name="residual_input_grad")
+    W2, b2, V = rng.normal(size=(5, 3)), rng.normal(size=5), rng.normal(size=(2, 5))
+    g2 = rng.normal(size=(4, 2))
+    bad_plain = [
+        ((g2, W2, b2, V, x[0]), "x must be 2-D (N, D_in)"),
+        ((g2, W2[:, :2], b2, V, x), "W is (5, 2) but x has D_in = 3 columns"),
+        ((g2, W2, b2[:4], V, x), "b must have shape (H,) = (5,)"),
+        ((g2, W2, b2, V[:, :4], x), "V must be (D_out, H) with H = 5"),
+        ((g2[:, :1], W2, b2, V, x), "grad_y must have the shape of y, (N, D_out) = (4, 2)"),
+    ]
+    for args, reason in bad_plain:
+        check_raises(plain_input_grad, args, reason=reason, name="plain_input_grad")
+
+
+# ----------------------------------------------------------------------------- real models
+
+
+class ResidualLinear(nn.Module):
+    """The notes' residual block on rows: ``y = x + relu(x @ W.T + b)``."""
+
+    def __init__(self, width):
+        super().__init__()
+        self.linear = nn.Linear(width, width)
+
+    def forward(self, x):
+        return x + torch.relu(self.linear(x))
+
+
+class ParallelSum(nn.Module):
+    """``y = first(x) + second(x)``."""
+
+    def __init__(self, first, second):
+        super().__init__()
+        self.first, self.second = first, second
+
+    def forward(self, x):
+        return self.first(x) + self.second(x)
+
+
+def _seed_torch(rng):
+    torch.manual_seed(int(rng.integers(2**31)))
+
+
+def _he_init(model, bias_std=0.5):
+    """He-normal weights and N(0, bias_std^2) biases for every Linear layer of ``model``."""
+    for module in model.modules():
+        if isinstance(module, nn.Linear):
+            nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
+            nn.init.normal_(module.bias, std=bias_std)
+    return model
+
+
+def _blocks(kind, depth, width):
+    if kind == "plain":
+        return [nn.Sequential(nn.Linear(width, width), nn.ReLU()) for _ in range(depth)]
+    return [ResidualLinear(width) for _ in range(depth)]
+
+
+def stack_cases(seed, n_cases=8):
+    """Random real ``nn.Sequential`` models with inputs and targets, float64.
+
+    Returns a list of ``(description, model, x, target)``: plain and residual fully connected
+    stacks, a stack changing widths, a convolutional stack with batch norm in training mode.
+    """
+    rng = _rng(seed)
+    cases = []
+    for i in range(n_cases):
+        _seed_torch(rng)
+        n = int(rng.integers(1, 6))
+        kind = ("plain", "residual", "mixed", "conv")[i % 4]
+        if kind == "conv":
+            c, side = int(rng.integers(1, 4)), int(rng.integers(4, 8))
+            model = nn.Sequential(nn.Conv2d(c, 3, 3, padding=1), nn.BatchNorm2d(3), nn.ReLU(),
+                                  nn.Conv2d(3, 2, 3, stride=2), nn.Flatten())
+            x = torch.randn(max(n, 2), c, side, side)
+            description = (f"a conv stack (Conv-BN-ReLU-Conv-Flatten, BN in training mode) on x "
+                           f"{tuple(x.shape)}")
+        elif kind == "mixed":
+            d_in, width, d_out = (int(v) for v in rng.integers(1, 7, size=3))
+            model = nn.Sequential(nn.Linear(d_in, width), nn.Tanh(), ResidualLinear(width),
+                                  ResidualLinear(width), nn.Linear(width, d_out))
+            x = torch.randn(n, d_in)
+            description = (f"Linear({d_in}, {width}), Tanh, 2 residual blocks, Linear({width}, "
+                           f"{d_out}) on x {tuple(x.shape)}")
+        else:
+            depth, width = int(rng.integers(1, 9)), int(rng.integers(2, 8))
+            model = nn.Sequential(*_blocks(kind, depth, width))
+            x = torch.randn(n, width)
+            description = f"a {kind} stack of {depth} blocks of width {width} on x {tuple(x.shape)}"
+        model = model.double()
+        x = x.double()
+        with torch.no_grad():
+            target = torch.randn(copy.deepcopy(model)(x).shape, dtype=torch.float64)
+        cases.append((description, model, x, target))
+    return cases
+
+
+def mlp_1d(rng, kind, depth, width):
+    """A real 1-input, 1-output network: Linear(1, width), ``depth`` blocks, Linear(width, 1).
+
+    Weights He-normal, biases N(0, 0.25) (zero biases would make it piecewise linear in two
+    pieces only); float64.
+    """
+    _seed_torch(rng)
+    model = nn.Sequential(nn.Linear(1, width), *_blocks(kind, depth, width), nn.Linear(width, 1))
+    return _he_init(model).double()
+
+
+def calibrated_batch_norm_1d(rng, xs, depth, width):
+    """A plain 1-D network with BatchNorm1d in evaluation mode, its statistics taken on ``xs``.
+
+    ``xs`` should not be the evaluation grid itself: on an evenly spaced grid with an odd number
+    of points the first batch norm puts a ReLU kink exactly on the middle point. eps = 0.1 bounds
+    how much batch norm can amplify a unit that barely varies over the grid
+    (with eps = 1e-5 a few such layers make the result depend on rounding).
+    """
+    _seed_torch(rng)
+    blocks = [nn.Sequential(nn.Linear(width, width), nn.BatchNorm1d(width, eps=0.1, momentum=None),
+                            nn.ReLU()) for _ in range(depth)]
+    model = _he_init(nn.Sequential(nn.Linear(1, width), *blocks, nn.Linear(width, 1))).double()
+    with torch.no_grad():
+        model.train()(torch.from_numpy(xs))
+    return model.eval()
+
+
+def _bends(model, xs):
+    """Whether ``model`` bends inside ``xs``: its secant slopes between interior points differ.
+
+    Then neither g[:-1] nor g[1:] is constant, and their correlation is well defined (computed
+    without autograd, from the outputs).
+    """
+    with torch.no_grad():
+        f = model(torch.from_numpy(xs))[:, 0].numpy()
+    slopes = np.diff(f) / np.diff(xs[:, 0])
+    return np.ptp(slopes[1:-1]) > 1e-3 * np.abs(slopes).max()
+
+
+def _grid_model(rng, kind, xs):
+    """``(description, model)`` of the given kind with a gradient that varies over ``xs``."""
+    while True:
+        depth, width = int(rng.integers(1, 7)), int(rng.integers(3, 25))
+        if kind == "mean":
+            linear = nn.Linear(1, 1).double()
+            with torch.no_grad():
+                linear.weight.fill_(5.0)
+            model = ParallelSum(linear, mlp_1d(rng, "plain", depth, width))
+            description = f"5 x + a plain network of depth {depth}, width {width}"
+        elif kind == "batch norm":
+            depth, width = min(depth, 3), max(width, 8)
+            statistics = rng.uniform(xs[0, 0], xs[-1, 0], size=(64, 1))
+            model = calibrated_batch_norm_1d(rng, statistics, depth, width)
+            description = (f"a plain network with batch norm (evaluation mode), depth {depth}, "
+                           f"width {width}")
+        else:
+            model = mlp_1d(rng, kind, depth, width)
+            description = f"a {kind} network of depth {depth}, width {width}"
+        if _bends(model, xs):
+            return description, model
+
+
+def grid_cases(seed, n_cases=10):
+    """Random ``(description, model, xs)`` for gradient_correlation: real 1-D networks, sorted grids.
+
+    Plain and residual stacks of random depth and width, an unevenly spaced grid, a network whose
+    gradient has a large mean (``5 x`` plus a small network), and a batch-norm network in
+    evaluation mode; every model bends on its grid (a constant gradient has no correlation).
+    """
+    rng = _rng(seed)
+    cases = []
+    for i in range(n_cases):
+        n = int(rng.integers(10, 120))
+        low = float(rng.uniform(-3, 0))
+        high = low + float(rng.uniform(1, 4))
+        xs = np.linspace(low, high, n)[:, None]
+        kind = ("plain", "residual", "uneven", "mean", "batch norm")[i % 5]
+        if kind == "uneven":
+            xs = np.unique(rng.uniform(low, high, size=n))[:, None]
+            kind = "plain"
+        description, model = _grid_model(rng, kind, xs)
+        cases.append((f"{description}, {len(xs)} grid points in [{xs[0, 0]:.3g}, {xs[-1, 0]:.3g}]",
+                      model, xs))
+    return cases
+
+
+# ----------------------------------------------------------------------------- gradient_norms
+
+
+def _as_floats(result):
+    """Lists and tuples of numbers become float64 arrays; anything else is returned as it is."""
+    if isinstance(result, (list, tuple)):
+        try:
+            return np.array([float(v) for v in result])
+        except (TypeError, ValueError):
+            return result
+    return result
+
+
+def check_gradient_norms(fn, oracle, seed=804, n_cases=8):
+    """``gradient_norms`` equals ``oracle(model, x, target)`` on real random stacks.
+
+    ``oracle`` returns the expected norms, float64 ``(len(model),)``; it gets its own copies.
+    """
+    for description, model, x, target in stack_cases(seed, n_cases):
+        expected = np.asarray(oracle(copy.deepcopy(model), x.clone(), target.clone()),
+                              dtype=np.float64)
+        actual = _as_floats(call_student(fn, (model, x, target), name="gradient_norms"))
+        if hasattr(actual, "shape") and actual.shape == (len(model) + 1,):
+            raise CheckFailure(f"gradient_norms on {description} returned {len(model) + 1} norms "
+                               f"for {len(model)} blocks: return one norm per block, the input x "
+                               "excluded")
+        if hasattr(actual, "shape") and actual.shape == (len(model) - 1,) and len(model) > 1:
+            raise CheckFailure(f"gradient_norms on {description} returned {len(model) - 1} norms "
+                               f"for {len(model)} blocks: the last block (the model's output) "
+                               "counts too")
+        likely = [(OUTPUT_SIDE_FIRST, expected[::-1]), (SQUARED_NORMS, expected ** 2),
+                  (SUMMED_LOSS, expected * target.numel())]
+        assert_close(actual, expected, what=f"gradient_norms on {description}", likely=likely)
+
+
+# ----------------------------------------------------------------------------- gradient_correlation
+
+
+def _mistakes_correlation(g):
+    found = [(LAG_ZERO, 1.0)]
+    a, b = g[:-1], g[1:]
+    scale = np.sqrt(np.dot(a, a) * np.dot(b, b))
+    if scale > 0:
+        found.append((NO_MEAN_REMOVAL, np.dot(a, b) / scale))
+    centred = g - g.mean()
+    if np.dot(centred, centred) > 0:
+        found.append((GLOBAL_MEAN, np.dot(centred[:-1], centred[1:]) / np.dot(centred, centred)))
+    if len(g) > 3:
+        found.append((LAG_TWO, _pearson(g[:-2], g[2:])))
+    return found
+
+
+def check_gradient_correlation(fn, gradients, seed=805, n_cases=10):
+    """``gradient_correlation`` equals the lag-1 Pearson correlation of ``gradients(model, xs)``.
+
+    ``gradients`` returns d output / d input at each grid point, float64 ``(N,)``; it gets its
+    own copies. The models are real 1-D networks (see ``grid_cases``).
+    """
+    for description, model, xs in grid_cases(seed, n_cases):
+        g = np.asarray(gradients(copy.deepcopy(model), xs.copy()), dtype=np.float64)
+        actual = call_student(fn, (model, xs), name="gradient_correlation")
+        if not isinstance(actual, (float, np.floating)):
+            raise CheckFailure(f"gradient_correlation on {description} returned "
+                               f"{type(actual).__name__}; return a float")
+        assert_close(actual, pearson_lag1(g), what=f"gradient_correlation on {description}",
+                     likely=_mistakes_correlation(g))
+
+
+def check_gradient_functions_reject_bad_input(gradient_norms, gradient_correlation):
+    """``gradient_norms`` and ``gradient_correlation`` reject what they cannot measure."""
+    torch.manual_seed(806)
+    stack = nn.Sequential(nn.Linear(3, 3), nn.ReLU(), nn.Linear(3, 2)).double()
+    x, target = torch.randn(4, 3, dtype=torch.float64), torch.randn(4, 2, dtype=torch.float64)
+    bad_norms = [
+        ((nn.Linear(3, 2).double(), x, target), TypeError,
+         "model must be an nn.Sequential of blocks (one norm per block)"),
+        ((nn.Sequential(), x, target), ValueError, "an empty nn.Sequential has no block"),
+        ((stack, x, target[:, :1]), ValueError,
+         "the model's output (4, 2) and the target (4, 1) differ in shape"),
+    ]
+    for args, exception, reason in bad_norms:
+        check_raises(gradient_norms, args, exception=exception, reason=reason, name="gradient_norms")
+    net = nn.Sequential(nn.Linear(1, 4), nn.ReLU(), nn.Linear(4, 1)).double()
+    grid = np.linspace(-1.0, 1.0, 9)[:, None]
+    bad_grids = [
+        ((lambda t: t ** 2, grid), TypeError, "model must be a torch.nn.Module"),
+        ((net, grid[:, 0]), ValueError, "xs must have shape (N, 1)"),
+        ((net, np.hstack([grid, grid])), ValueError, "xs must have shape (N, 1)"),
+        ((net, grid[:2]), ValueError, "a lag-1 correlation needs at least 3 grid points"),
+        ((net, grid[::-1].copy()), ValueError, "xs must be sorted in increasing order"),
+        ((net, np.vstack([grid[:4], grid[3:]])), ValueError,
+         "xs must be strictly increasing (a repeated point)"),
+        ((nn.Linear(1, 2).double(), grid), ValueError, "the model must have one output per point"),
+    ]
+    for args, exception, reason in bad_grids:
+        check_raises(gradient_correlation, args, exception=exception, reason=reason,
+                     name="gradient_correlation")
+
+
+# ----------------------------------------------------------------------------- BasicBlock
+
+BLOCK_CONFIGS = [(1, 1, 1), (3, 3, 1), (2, 5, 1), (4, 4, 2), (3, 6, 2), (5, 2, 3), (6, 3, 1)]
+LAYER_NAMES = (
+    "name the layers as torchvision does: conv1, bn1, conv2, bn2, and downsample = "
+    "nn.Sequential(1x1 conv, BatchNorm2d) for a projection shortcut, None for the identity"
+)
+
+
+def _count(module):
+    return sum(p.numel() for p in module.parameters())
+
+
+def _parameter_hint(c_in, c_out, stride, extra):
+    projection = stride != 1 or c_in != c_out
+    hints = {
+        2 * c_out: "the 3x3 convolutions have biases: use bias=False (BatchNorm's shift "
+                   "makes a bias redundant)",
+        3 * c_out: "the convolutions have biases: use bias=False (BatchNorm's shift makes a "
+                   "bias redundant)",
+    }
+    if projection:
+        hints[-2 * c_out] = "the projection shortcut has no BatchNorm2d after its 1x1 convolution"
+        hints[-(c_in * c_out + 2 * c_out)] = (
+            "there is no projection: the identity cannot be added when the stride is not 1 or "
+            "the channels change")
+        hints[8 * c_in * c_out] = "the projection convolution is 3x3: it is a 1x1 convolution"
+    else:
+        hints[c_in * c_out + 2 * c_out] = (
+            "a projection is used although the identity fits (stride 1, c_in == c_out)")
+    return hints.get(extra, "")
+
+
+def _block(cls, c_in, c_out, stride):
+    label = f"BasicBlock({c_in}, {c_out}, stride={stride})"
+    block = call_student(cls, (c_in, c_out, stride), name="BasicBlock")
+    if not isinstance(block, nn.Module):
+        raise CheckFailure(f"{label} returned {type(block).__name__}; it must be an nn.Module")
+    return block.double(), label
+
+
+def _forward(block, x):
+    return block(x)
+
+
+def check_basic_block_structure(cls, configs=None, seed=807):
+    """Parameter count, state_dict layout and output shapes equal torchvision's BasicBlock."""
+    rng = _rng(seed)
+    for c_in, c_out, stride in configs or BLOCK_CONFIGS:
+        block, label = _block(cls, c_in, c_out, stride)
+        reference = torchvision_basic_block(c_in, c_out, stride).double()
+        got, want = _count(block), _count(reference)
+        if got != want:
+            hint = _parameter_hint(c_in, c_out, stride, got - want)
+            raise CheckFailure(f"{label} has {got} parameters, torchvision's BasicBlock {want}"
+                               + (f".\nLikely cause: {hint}" if hint else ""))
+        shapes = {k: tuple(v.shape) for k, v in block.state_dict().items()}
+        expected = {k: tuple(v.shape) for k, v in reference.state_dict().items()}
+        if shapes != expected:
+            missing = sorted(set(expected) - set(shapes))
+            unexpected = sorted(set(shapes) - set(expected))
+            wrong = sorted(k for k in set(shapes) & set(expected) if shapes[k] != expected[k])
+            raise CheckFailure(
+                f"{label}: state_dict differs from torchvision's BasicBlock (missing {missing}, "
+                f"unexpected {unexpected}, wrong shapes {wrong}): {LAYER_NAMES}")
+        for side in (int(rng.integers(3, 9)), int(rng.integers(3, 9))):
+            x = torch.randn(2, c_in, side, side + 1, dtype=torch.float64)
+            out = call_student(_forward, (block, x), name=f"{label}.forward")
+            want_shape = tuple(reference(x).shape)
+            if not isinstance(out, torch.Tensor) or tuple(out.shape) != want_shape:
+                got_shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+                raise CheckFailure(
+                    f"{label}.forward on x {tuple(x.shape)} returned {got_shape}, expected "
+                    f"{want_shape}: (H + 2*1 - 3) // stride + 1 rows, c_out channels")
+
+
+def check_basic_block_rejects_bad_input(cls):
+    """``BasicBlock`` raises TypeError / ValueError for impossible channel counts and strides."""
+    bad = [
+        ((0, 4, 1), ValueError, "c_in must be at least 1"),
+        ((4, 0, 1), ValueError, "c_out must be at least 1"),
+        ((4, 4, 0), ValueError, "the stride must be at least 1"),
+        ((4.0, 4, 1), TypeError, "c_in must be an integer"),
+        ((4, 4, 1.5), TypeError, "the stride must be an integer"),
+    ]
+    for args, exception, reason in bad:
+        check_raises(cls, args, exception=exception, reason=reason, name="BasicBlock")
+
+
+def _randomize(block, generator):
+    """Random weights, BN affine parameters and running statistics (positive variances)."""
+    state = {}
+    for key, value in block.state_dict().items():
+        if key.endswith("running_var"):
+            state[key] = torch.rand(value.shape, generator=generator, dtype=value.dtype) + 0.5
+        elif value.is_floating_point():
+            state[key] = torch.randn(value.shape, generator=generator, dtype=value.dtype) * 0.5
+        else:
+            state[key] = value
+    block.load_state_dict(state)
+
+
+def _run(block, x, upstream):
+    """Output of ``block`` on ``x`` and dL/dx for L = sum(output * upstream), as numpy."""
+    x = x.detach().clone().requires_grad_(True)
+    out = block(x)
+    (grad,) = torch.autograd.grad((out * upstream).sum(), x)
+    return out.detach().numpy(), grad.numpy()
+
+
+def _reference_variants(reference, x):
+    """Known wrong outputs computed from torchvision's modules: (description, output) pairs."""
+    with torch.no_grad():
+        shortcut = x if reference.downsample is None else reference.downsample(x)
+        inner = torch.relu(reference.bn1(reference.conv1(x)))
+        main = reference.bn2(reference.conv2(inner))
+        found = [("the final ReLU (after the addition) is missing", (main + shortcut).numpy()),
+                 ("the ReLU is applied before the addition: relu(bn2(...) + shortcut)",
+                  (torch.relu(main) + shortcut).numpy()),
+                 ("the shortcut is missing (a plain block)", torch.relu(main).numpy())]
+    return found
+
+
+def check_basic_block_outputs(cls, seed=808, n_cases=8):
+    """Outputs and input gradients equal torchvision's BasicBlock loaded with the same state.
+
+    Training mode (batch statistics) and evaluation mode (running statistics), random
+    configurations with identity and projection shortcuts.
+    """
+    rng = _rng(seed)
+    generator = torch.Generator().manual_seed(seed)
+    for i in range(n_cases):
+        c_in, c_out, stride = BLOCK_CONFIGS[i % len(BLOCK_CONFIGS)]
+        block, label = _block(cls, c_in, c_out, stride)
+        reference = torchvision_basic_block(c_in, c_out, stride).double()
+        _randomize(block, generator)
+        try:
+            reference.load_state_dict(block.state_dict())
+        except RuntimeError as error:
+            raise CheckFailure(f"{label}: its state_dict does not load into torchvision's "
+                               f"BasicBlock ({error}): {LAYER_NAMES}") from None
+        n, side = int(rng.integers(2, 4)), int(rng.integers(3, 8))
+        x = torch.randn(n, c_in, side, side, generator=generator, dtype=torch.float64)
+        for mode in ("train", "eval"):
+            student, oracle = copy.deepcopy(block), copy.deepcopy(reference)
+            student.train(mode == "train")
+            oracle.train(mode == "train")
+            shape = _run(copy.deepcopy(oracle), x, 1.0)[0].shape
+            upstream = torch.randn(shape, generator=generator, dtype=torch.float64)
+            want_out, want_grad = _run(oracle, x, upstream)
+            out, grad = call_student(_run, (student, x, upstream), name=f"{label}.forward")
+            what = f"{label} in {mode} mode on x {tuple(x.shape)}"
+            if difference(out, want_out, check_dtype=False) is not None:
+                variants = _reference_variants(copy.deepcopy(reference).train(mode == "train"), x)
+                assert_close(out, want_out, what=f"the output of {what}", likely=variants)
+            assert_close(grad, want_grad, what=f"the gradient with respect to the input of {what}")
