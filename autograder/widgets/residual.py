@@ -170,9 +170,9 @@ def input_gradient(depth, architecture, normalisation):
 
 def lag1_correlation(g):
     """Pearson correlation of g[:-1] and g[1:]; nan when either is constant."""
-    a, b = g[:-1] - g[:-1].mean(), g[1:] - g[1:].mean()
-    scale = np.sqrt(np.dot(a, a) * np.dot(b, b))
-    return float(np.dot(a, b) / scale) if scale > 0 else float("nan")
+    if np.ptp(g[:-1]) == 0 or np.ptp(g[1:]) == 0:
+        return float("nan")
+    return float(np.corrcoef(g[:-1], g[1:])[0, 1])
 
 
 # ----------------------------------------------------------------------------- drawing
