@@ -4,6 +4,8 @@ For every release notebook: run its set-up cell and its widget cell as a student
 slider, check that the widget's output changed, save a screenshot under test-artifacts/browser/.
 For a solution notebook: Run All, and check that no cell shows an error.
 """
+import json
+import os
 import re
 import secrets
 import shutil
@@ -41,10 +43,15 @@ def lab(repo, tmp_path_factory):
     shutil.copytree(repo / "notebooks", root / "notebooks")
     shutil.copytree(repo / "solutions", root / "solutions")
     port, token = _free_port(), secrets.token_hex(16)
+    # Render every cell: JupyterLab's default windowing leaves cells far down the page undrawn.
+    settings = root / "lab-settings" / "@jupyterlab" / "notebook-extension"
+    settings.mkdir(parents=True)
+    (settings / "tracker.jupyterlab-settings").write_text(json.dumps({"windowingMode": "none"}))
+    env = dict(os.environ, JUPYTERLAB_SETTINGS_DIR=str(root / "lab-settings"))
     server = subprocess.Popen(
         [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root", "--ip=127.0.0.1",
          f"--port={port}", f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     base = f"http://127.0.0.1:{port}"
     deadline = time.time() + 120
     while True:
@@ -71,13 +78,24 @@ def browser():
         browser.close()
 
 
+def _api(base, token, path, method="GET"):
+    request = urllib.request.Request(f"{base}{path}?token={token}", method=method)
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        body = answer.read()
+    return json.loads(body) if body else None
+
+
+def _shut_down_kernels(base, token):
+    """Stop every kernel, so that one test's kernel does not slow the next."""
+    for kernel in _api(base, token, "/api/kernels"):
+        _api(base, token, f"/api/kernels/{kernel['id']}", method="DELETE")
+
+
 def _kernel_ready(base, token, page):
     """Wait until a kernel of this page is idle and connected, then the toolbar says idle."""
-    import json
     deadline = time.time() + 120
     while time.time() < deadline:
-        with urllib.request.urlopen(f"{base}/api/kernels?token={token}", timeout=5) as answer:
-            kernels = json.loads(answer.read())
+        kernels = _api(base, token, "/api/kernels")
         if any(k["execution_state"] == "idle" and k.get("connections", 0) >= 1 for k in kernels):
             break
         time.sleep(0.5)
@@ -85,8 +103,8 @@ def _kernel_ready(base, token, page):
 
 
 def _open(page, base, token, path):
-    page.goto(f"{base}/lab/tree/{path}?token={token}")
-    page.wait_for_selector(".jp-NotebookPanel .jp-Cell", timeout=120_000)
+    page.goto(f"{base}/lab/tree/{path}?reset&token={token}")
+    page.wait_for_selector(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Cell", timeout=120_000)
     _dismiss_toasts(page)
 
 
@@ -97,12 +115,12 @@ def _dismiss_toasts(page):
 
 
 def _run_cell(page, index):
-    cell = page.locator(".jp-NotebookPanel .jp-Notebook .jp-Cell").nth(index)
+    cell = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook .jp-Cell").nth(index)
     cell.scroll_into_view_if_needed()
     cell.locator(".jp-InputArea-editor").click()
     page.keyboard.press("Control+Enter")
     page.wait_for_function(
-        """(i) => { const c = document.querySelectorAll('.jp-NotebookPanel .jp-Notebook .jp-Cell')[i];
+        """(i) => { const c = document.querySelectorAll('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook .jp-Cell')[i];
                     const p = c.querySelector('.jp-InputPrompt');
                     return p && /\\[\\d+\\]/.test(p.textContent); }""",
         arg=index, timeout=180_000)
@@ -116,7 +134,7 @@ def _run_all(page):
         page.locator('.lm-Menu-item[data-command="runmenu:run-all"]').click()
         try:
             page.wait_for_function(
-                """() => [...document.querySelectorAll('.jp-NotebookPanel .jp-InputPrompt')]
+                """() => [...document.querySelectorAll('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-InputPrompt')]
                          .some(p => /\\[(\\*|\\d+)\\]/.test(p.textContent))""", timeout=10_000)
             return
         except Exception:
@@ -148,7 +166,8 @@ def test_widget_responds_to_a_slider_in_the_release(lab, browser, repo, assignme
         _kernel_ready(base, token, page)
         _run_cell(page, setup)
         cell = _run_cell(page, widget)
-        handle = cell.locator(".jp-OutputArea .widget-slider .noUi-handle").first
+        handle = cell.locator(
+            ".jp-OutputArea .widget-slider .noUi-target:not([disabled]) .noUi-handle").first
         handle.wait_for(timeout=60_000)
         page.wait_for_timeout(500)
         before = _widget_state(cell)
@@ -156,7 +175,7 @@ def test_widget_responds_to_a_slider_in_the_release(lab, browser, repo, assignme
         for _ in range(2):
             page.keyboard.press("ArrowRight")
         page.wait_for_function(
-            """([i, before]) => { const c = document.querySelectorAll('.jp-NotebookPanel .jp-Notebook .jp-Cell')[i];
+            """([i, before]) => { const c = document.querySelectorAll('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook .jp-Cell')[i];
                  const imgs = [...c.querySelectorAll('.jp-OutputArea img')].map(e => e.src);
                  const text = c.querySelector('.jp-OutputArea').innerText;
                  return JSON.stringify(imgs) !== JSON.stringify(before[0]) || text !== before[1]; }""",
@@ -166,6 +185,7 @@ def test_widget_responds_to_a_slider_in_the_release(lab, browser, repo, assignme
         cell.screenshot(path=str(shots / f"{assignment}.png"))
     finally:
         page.close()
+        _shut_down_kernels(base, token)
 
 
 def test_solution_notebook_runs_all_without_errors_in_the_browser(lab, browser, repo):
@@ -176,7 +196,7 @@ def test_solution_notebook_runs_all_without_errors_in_the_browser(lab, browser, 
         _kernel_ready(base, token, page)
         _run_all(page)
         page.wait_for_function(
-            """() => { const ps = [...document.querySelectorAll('.jp-NotebookPanel .jp-CodeCell .jp-InputPrompt')];
+            """() => { const ps = [...document.querySelectorAll('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-CodeCell .jp-InputPrompt')];
                        return ps.length > 0 && ps.every(p => /\\[\\d+\\]/.test(p.textContent)); }""",
             timeout=300_000)
         errors = page.locator('.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]')
@@ -187,3 +207,4 @@ def test_solution_notebook_runs_all_without_errors_in_the_browser(lab, browser, 
         assert not texts, f"error or stderr output in the solution notebook: {texts}"
     finally:
         page.close()
+        _shut_down_kernels(base, token)
