@@ -13,4 +13,7 @@ if [ ! -x /usr/bin/chromium ]; then
   fi
 fi
 export PATH="$PWD/.venv/bin:$PATH"
-exec python -m pytest -n 2 --dist loadgroup "$@"
+status=0
+python -m pytest -n 2 --dist loadgroup -m "not browser" "$@" || status=$?
+python -m pytest -p no:xdist -m browser "$@" || status=$?
+exit "$status"
