@@ -463,6 +463,78 @@ def check_gradient_correlation(fn, gradients, seed=805, n_cases=10):
                      likely=_mistakes_correlation(g))
 
 
+class Parabola(nn.Module):
+    """f(x) = a x^2 + b x (float64): its gradient 2 a x + b is a straight line in x."""
+
+    def __init__(self, a, b):
+        super().__init__()
+        self.a, self.b = float(a), float(b)
+
+    def forward(self, x):
+        return self.a * x ** 2 + self.b * x
+
+
+class TriangleWave(nn.Module):
+    """A triangle wave of period p: slope -1 on the first half of each period, +1 on the second."""
+
+    def __init__(self, period):
+        super().__init__()
+        self.period = float(period)
+
+    def forward(self, x):
+        return torch.abs(torch.remainder(x, self.period) - self.period / 2)
+
+
+def small_correlation_cases(seed, n_cases=6):
+    """Random ``(description, model, xs, expected)`` whose lag-1 correlation is known exactly.
+
+    A quadratic of random sign and scale on an evenly spaced grid (a linear gradient: 1), a
+    triangle wave of random period sampled once per half period (alternating slopes: -1), and two
+    stacked linear layers without activation (a constant gradient: nan).
+    """
+    rng = _rng(seed)
+    cases = []
+    for i in range(n_cases):
+        n = int(rng.integers(4, 40))
+        if i % 3 == 0:
+            a = float(rng.choice([-1, 1]) * rng.uniform(0.5, 3))
+            b = float(rng.uniform(-2, 2))
+            xs = (rng.uniform(-3, 0) + rng.uniform(0.05, 0.5) * np.arange(n))[:, None]
+            cases.append((f"{a:.3g} x^2 + {b:.3g} x on {n} evenly spaced points", Parabola(a, b),
+                          xs, 1.0))
+        elif i % 3 == 1:
+            period = float(rng.uniform(0.5, 4))
+            start = int(rng.integers(-5, 5)) * period / 2 + period / 4
+            xs = (start + np.arange(n) * period / 2)[:, None]
+            cases.append((f"a triangle wave of period {period:.3g} sampled every half period "
+                          f"({n} points)", TriangleWave(period), xs, -1.0))
+        else:
+            width = int(rng.integers(2, 6))
+            affine = nn.Sequential(nn.Linear(1, width), nn.Linear(width, 1)).double()
+            _seed_torch(rng)
+            _he_init(affine)
+            xs = np.linspace(float(rng.uniform(-3, 0)), float(rng.uniform(1, 3)), n)[:, None]
+            cases.append((f"two stacked linear layers (width {width}, no activation: a constant "
+                          f"gradient) on {n} points", affine, xs, float("nan")))
+    return cases
+
+
+def check_gradient_correlation_small_cases(fn, seed=809, n_cases=6):
+    """``gradient_correlation`` is 1, -1 or nan on models whose answer is known exactly."""
+    for description, model, xs, expected in small_correlation_cases(seed, n_cases):
+        actual = call_student(fn, (model, xs), name="gradient_correlation")
+        if not isinstance(actual, (float, np.floating)):
+            raise CheckFailure(f"gradient_correlation on {description} returned "
+                               f"{type(actual).__name__}; return a float")
+        if np.isnan(expected):
+            if not np.isnan(actual):
+                raise CheckFailure(f"gradient_correlation on {description}: expected nan (a "
+                                   f"constant gradient has no correlation), got {actual!r}")
+            continue
+        assert_close(actual, expected, what=f"gradient_correlation on {description}",
+                     likely=[(LAG_ZERO, 1.0)] if expected < 0 else [])
+
+
 def check_gradient_functions_reject_bad_input(gradient_norms, gradient_correlation):
     """``gradient_norms`` and ``gradient_correlation`` reject what they cannot measure."""
     torch.manual_seed(806)

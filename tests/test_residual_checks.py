@@ -259,6 +259,40 @@ def test_gradient_correlation_mistakes_are_named(statistic, cause):
         residual.check_gradient_correlation(correlation_from(statistic), gradients_one_by_one)
 
 
+def test_small_cases_have_the_stated_answers():
+    cases = residual.small_correlation_cases(809, n_cases=30)
+    assert {expected if expected == expected else "nan" for *_, expected in cases} == {1.0, -1.0, "nan"}
+    for description, model, xs, expected in cases:
+        r = residual.pearson_lag1(gradients_one_by_one(model, xs))
+        assert (np.isnan(r) if expected != expected else abs(r - expected) < 1e-12), description
+
+
+def test_correct_gradient_correlation_passes_the_small_cases():
+    residual.check_gradient_correlation_small_cases(correlation_from(residual.pearson_lag1))
+
+
+def hard_coded(model, xs):
+    """The visible test's answers, keyed on its class names; 0 for anything else."""
+    answers = {"Square": 1.0, "Zigzag": -1.0, "Linear": float("nan")}
+    return answers.get(type(model).__name__, 0.0)
+
+
+def centred_only(g):
+    """Pearson's r with 'constant' judged from the centred sums, which rounding can leave non-zero."""
+    a, b = g[:-1] - g[:-1].mean(), g[1:] - g[1:].mean()
+    return float(np.dot(a, b) / np.sqrt(np.dot(a, a) * np.dot(b, b)))
+
+
+@pytest.mark.parametrize("wrong, cause", [
+    (hard_coded, "expected"),
+    (correlation_from(lambda g: 1.0), "lag-0"),
+    (correlation_from(centred_only), "expected nan"),
+])
+def test_small_cases_reject_wrong_answers(wrong, cause):
+    with pytest.raises(CheckFailure, match=cause):
+        residual.check_gradient_correlation_small_cases(wrong)
+
+
 def test_gradient_functions_validation():
     residual.check_gradient_functions_reject_bad_input(gradient_norms,
                                                        correlation_from(residual.pearson_lag1))

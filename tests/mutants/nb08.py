@@ -44,9 +44,18 @@ MUTANTS = [
            "a, b = g[:-1] - g[:-1].mean(), g[1:] - g[1:].mean()", "a, b = g[:-1], g[1:]"),
     Mutant("gradient_correlation", CORRELATION, "one mean and variance for the whole series",
            "a, b = g[:-1] - g[:-1].mean(), g[1:] - g[1:].mean()\n"
-           "    scale = np.sqrt(np.dot(a, a) * np.dot(b, b))",
+           "    return float(np.dot(a, b) / np.sqrt(np.dot(a, a) * np.dot(b, b)))",
            "a, b = g[:-1] - g.mean(), g[1:] - g.mean()\n"
-           "    scale = np.dot(g - g.mean(), g - g.mean())"),
+           "    return float(np.dot(a, b) / np.dot(g - g.mean(), g - g.mean()))"),
+    Mutant("gradient_correlation", CORRELATION, "constant detected from the centred sums",
+           "    if np.ptp(g[:-1]) == 0 or np.ptp(g[1:]) == 0:\n        return float(\"nan\")\n", ""),
+    Mutant("gradient_correlation", CORRELATION, "visible answers hard-coded by class name",
+           "    if np.ptp(g[:-1]) == 0",
+           "    answers = {\"Square\": 1.0, \"Zigzag\": -1.0, \"Linear\": float(\"nan\")}\n"
+           "    if type(model).__name__ in answers:\n"
+           "        return answers[type(model).__name__]\n"
+           "    return 0.0\n"
+           "    if np.ptp(g[:-1]) == 0"),
     Mutant("gradient_correlation", CORRELATION, "finite differences instead of the gradient",
            "(grad,) = torch.autograd.grad(outputs.sum(), inputs)\n"
            "    g = grad[:, 0].detach().numpy().astype(np.float64)",
