@@ -26,7 +26,7 @@ class CheckFailure(AssertionError):
     """A check failed; the message says what differs and, if recognisable, why."""
 
 
-def _restoring(function, restore=sandbox.restore):
+def restoring(function, restore=sandbox.restore):
     """Run ``function`` with the protected modules restored before and after it.
 
     ``restore`` is bound here, in a closure: a student function that replaces this module's
@@ -116,7 +116,7 @@ def difference(actual, expected, *, rtol=1e-6, atol=1e-9, check_dtype=True):
             f"got {float(got[first])!r}, expected {float(want[first])!r}")
 
 
-@_restoring
+@restoring
 def assert_close(actual, expected, *, what="the result", rtol=1e-6, atol=1e-9, likely=()):
     """Fail unless ``actual`` equals ``expected`` (array-like) to tolerance.
 
@@ -140,7 +140,7 @@ def _likely_cause(actual, likely, rtol, atol):
     return ""
 
 
-@_restoring
+@restoring
 def call_student(fn, args, kwargs=None, *, name=None, forbidden=()):
     """Call ``fn`` on copies of the inputs and return what it returned.
 
@@ -176,7 +176,7 @@ def call_student(fn, args, kwargs=None, *, name=None, forbidden=()):
     return result
 
 
-@_restoring
+@restoring
 def check_against_oracle(fn, oracle, cases, *, name=None, rtol=1e-6, atol=1e-9, forbidden=(),
                          likely_mistakes=None, check_dtype=True):
     """Fail unless ``fn`` agrees with ``oracle`` on every ``Case`` in ``cases``.
@@ -197,7 +197,7 @@ def check_against_oracle(fn, oracle, cases, *, name=None, rtol=1e-6, atol=1e-9, 
             )
 
 
-@_restoring
+@restoring
 def check_raises(fn, args, kwargs=None, *, exception=ValueError, reason, name=None):
     """Fail unless ``fn(*args, **kwargs)`` raises ``exception`` (a class or tuple of classes).
 
