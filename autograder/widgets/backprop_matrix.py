@@ -11,14 +11,11 @@ padding 4: a 256 x 144 matrix) and 1-5 ms at typical ones; up to 37 ms while oth
 the machine.
 """
 
-import html
-import io
-import operator
-
 import ipywidgets as widgets
 import numpy as np
 from matplotlib import colormaps
-from PIL import Image
+
+from .common import check_int, enlarge, explorer, panel_column, to_png
 
 DIMENSIONS = ("1-D", "2-D")
 MAX_SIZE = {"1-D": 32, "2-D": 12}
@@ -34,25 +31,14 @@ PALETTE = (np.vstack([colormaps["tab10"](np.arange(10))[:, :3],
                       colormaps["tab20b"](np.arange(20))[:, :3]]) * 255).round().astype(np.uint8)
 
 
-def _check_int(value, name, low, high):
-    """``value`` as an int in low..high; ValueError with a readable message otherwise."""
-    try:
-        value = operator.index(value)
-    except TypeError:
-        raise ValueError(f"{name} must be an integer, got {value!r}") from None
-    if not low <= value <= high:
-        raise ValueError(f"{name} must be between {low} and {high}, got {value}")
-    return value
-
-
 def _check_setting(dims, size, kernel_size, stride, padding):
     """Validated ``(dims, size, kernel_size, stride, padding)``; ValueError says what is impossible."""
     if dims not in DIMENSIONS:
         raise ValueError(f"unknown dimension {dims!r}; choose one of {', '.join(DIMENSIONS)}")
-    size = _check_int(size, "the input size", 1, MAX_SIZE[dims])
-    kernel_size = _check_int(kernel_size, "the kernel size", 1, MAX_KERNEL_SIZE)
-    stride = _check_int(stride, "the stride", 1, MAX_STRIDE)
-    padding = _check_int(padding, "the padding", 0, MAX_PADDING)
+    size = check_int(size, "the input size", 1, MAX_SIZE[dims])
+    kernel_size = check_int(kernel_size, "the kernel size", 1, MAX_KERNEL_SIZE)
+    stride = check_int(stride, "the stride", 1, MAX_STRIDE)
+    padding = check_int(padding, "the padding", 0, MAX_PADDING)
     if kernel_size > size + 2 * padding:
         raise ValueError(f"a kernel of size {kernel_size} does not fit in an input of size {size} "
                          f"with padding {padding}: {size} + 2 x {padding} < {kernel_size}")
@@ -84,7 +70,7 @@ def weight_numbers(dims, size, kernel_size, stride=1, padding=0):
 def _cells_to_pixels(numbers, cell):
     """RGB uint8 image of an int array: each entry a ``cell`` x ``cell`` block, coloured by weight."""
     colours = np.vstack([WHITE, PALETTE])[numbers]  # (rows, cols, 3)
-    pixels = np.repeat(np.repeat(colours, cell, axis=0), cell, axis=1)
+    pixels = enlarge(colours, cell)
     if cell >= 4:  # thin grid lines so that the white zeros show as cells
         pixels[::cell, :] = GRID
         pixels[:, ::cell] = GRID
@@ -96,12 +82,6 @@ def _cells_to_pixels(numbers, cell):
 def _cell_size(shape, max_width):
     """Pixels per matrix entry: the matrix fits in ``max_width`` columns, cells 1 to 24 pixels."""
     return int(max(1, min(24, max_width // max(shape[1], 1))))
-
-
-def _png(pixels):
-    buffer = io.BytesIO()
-    Image.fromarray(pixels).save(buffer, format="PNG", compress_level=1)
-    return buffer.getvalue()
 
 
 def memory(numbers):
@@ -135,8 +115,8 @@ def render(dims, size, kernel_size, stride=1, padding=0, max_width=480):
     kernel_numbers = np.arange(1, (kernel_size if dims == "1-D" else kernel_size ** 2) + 1)
     kernel_numbers = kernel_numbers.reshape(1 if dims == "1-D" else kernel_size, kernel_size)
     png = {
-        "matrix": _png(_cells_to_pixels(numbers, _cell_size(numbers.shape, max_width))),
-        "kernel": _png(_cells_to_pixels(kernel_numbers, 24)),
+        "matrix": to_png(_cells_to_pixels(numbers, _cell_size(numbers.shape, max_width))),
+        "kernel": to_png(_cells_to_pixels(kernel_numbers, 24)),
     }
     return {"numbers": numbers, "density": memory(numbers)[1], "png": png,
             "text": summary(numbers, dims, kernel_size)}
@@ -166,37 +146,22 @@ def unrolled_matrix_explorer(max_width=480):
     panels = {name: widgets.Image(format="png") for name in PANEL_NAMES}
     summary_html = widgets.HTML()
 
-    def update(change=None):
-        """Render the current control values into the panels and the summary."""
+    def draw():
+        """Render the current control values, the size slider fitted to the dimension first."""
         dims = controls["dims"].value
         controls["size"].description = "n" if dims == "1-D" else "side"
         controls["size"].max = MAX_SIZE[dims]
         values = {name: control.value for name, control in controls.items()}
-        try:
-            result = render(max_width=max_width, **values)
-        except ValueError as error:
-            summary_html.value = (f"<span style='color:#b00020'>Cannot draw: "
-                                  f"{html.escape(str(error))}</span>")
-            return
-        for name, panel in panels.items():
-            panel.value = result["png"][name]
-        summary_html.value = html.escape(result["text"])
+        return render(max_width=max_width, **values)
 
-    for control in controls.values():
-        control.observe(update, names="value")
-    update()
-    box = widgets.VBox([
+    rows = [
         controls["dims"],
         widgets.HBox([controls["size"], controls["kernel_size"]]),
         widgets.HBox([controls["stride"], controls["padding"]]),
-        widgets.HBox([widgets.VBox([widgets.HTML("<b>kernel (one colour per weight)</b>"),
-                                    panels["kernel"]], layout=widgets.Layout(margin="0 32px 0 0")),
-                      widgets.VBox([widgets.HTML("<b>unrolled matrix M: rows = outputs, "
-                                                 "columns = inputs, white = 0</b>"),
-                                    panels["matrix"]])]),
+        widgets.HBox([panel_column("kernel (one colour per weight)", panels["kernel"],
+                                   layout=widgets.Layout(margin="0 32px 0 0")),
+                      panel_column("unrolled matrix M: rows = outputs, columns = inputs, "
+                                   "white = 0", panels["matrix"])]),
         summary_html,
-    ])
-    box.controls = controls
-    box.panels = panels
-    box.summary = summary_html
-    return box
+    ]
+    return explorer(rows, controls, panels, summary_html, draw, catch=(ValueError,))

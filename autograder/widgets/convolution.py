@@ -8,31 +8,25 @@ Measured: `render` at image_size=160 with a 15x15 kernel takes about 24 ms on a 
 """
 
 import functools
-import html
-import io
 import math
-import operator
 import re
 
 import ipywidgets as widgets
 import numpy as np
-from matplotlib import colormaps
-from PIL import Image
 from scipy import ndimage, signal
 from scipy.signal import windows
 
 from ..data import IMAGE_NAMES, load_image
+from .common import (
+    DRAWING_ERRORS, check_int, check_positive, diverging_pixels, enlarge_to_fit, explorer,
+    panel_column, to_png,
+)
 
 KERNEL_NAMES = ("box", "gaussian", "sobel x", "sobel y", "laplacian", "custom")
 MODES = ("correlation", "convolution")
 PANEL_NAMES = ("image", "kernel", "output")
 MAX_KERNEL_SIZE = 15
 CUSTOM_EXAMPLE = "0 -1 0; -1 5 -1; 0 -1 0"
-
-DIVERGING_LEVELS = 255
-_DIVERGING_LUT = (
-    colormaps["RdBu_r"].resampled(DIVERGING_LEVELS)(np.arange(DIVERGING_LEVELS))[:, :3] * 255
-).round().astype(np.uint8)
 
 
 def _impulse_kernel(filter_3x3):
@@ -57,28 +51,6 @@ def _gaussian(size, sigma):
     window = windows.gaussian(size, std=sigma)
     kernel = np.outer(window, window)
     return kernel / kernel.sum()
-
-
-def _check_size(size):
-    """Return `size` as an int; raise ValueError unless it is odd and in 1..MAX_KERNEL_SIZE."""
-    try:
-        size = operator.index(size)
-    except TypeError:
-        raise ValueError(f"kernel size must be an integer, got {size!r}") from None
-    if not (1 <= size <= MAX_KERNEL_SIZE and size % 2 == 1):
-        raise ValueError(f"kernel size must be odd and between 1 and {MAX_KERNEL_SIZE}, got {size}")
-    return size
-
-
-def _check_sigma(sigma):
-    """Return `sigma` as a float; raise ValueError unless it is finite and positive."""
-    try:
-        sigma = float(sigma)
-    except (TypeError, ValueError):
-        raise ValueError(f"sigma must be a number, got {sigma!r}") from None
-    if not (math.isfinite(sigma) and sigma > 0):
-        raise ValueError(f"sigma must be a positive number, got {sigma}")
-    return sigma
 
 
 def _parse_number(token, row):
@@ -139,10 +111,10 @@ def make_kernel(name, size=3, sigma=1.0, custom=""):
         return _impulse_kernel(functools.partial(ndimage.sobel, axis=0))
     if name == "laplacian":
         return _impulse_kernel(ndimage.laplace)
-    size = _check_size(size)
+    size = check_int(size, "kernel size", 1, MAX_KERNEL_SIZE, odd=True)
     if name == "box":
         return _box(size)
-    return _gaussian(size, _check_sigma(sigma))
+    return _gaussian(size, check_positive(sigma, "sigma"))
 
 
 def apply_kernel(image, kernel, mode):
@@ -158,13 +130,6 @@ def apply_kernel(image, kernel, mode):
     return filter_2d(image, kernel, mode="same", boundary="symm")
 
 
-def _png(pixels):
-    """Encode uint8 pixels (H, W) gray or (H, W, 3) RGB as PNG bytes."""
-    buffer = io.BytesIO()
-    Image.fromarray(pixels).save(buffer, format="PNG", compress_level=1)
-    return buffer.getvalue()
-
-
 def _gray_pixels(values):
     """Scale float (H, W) to its own min/max as uint8 (H, W); a constant array is clipped to [0, 1]."""
     low, high = float(values.min()), float(values.max())
@@ -172,23 +137,9 @@ def _gray_pixels(values):
     return (scaled * 255).round().astype(np.uint8)
 
 
-def _diverging_pixels(values):
-    """Map float (H, W) to RGB uint8 (H, W, 3) on a blue-white-red map; 0 is the exact middle colour."""
-    extent = float(np.abs(values).max())
-    centred = values / extent if extent > 0 else np.zeros_like(values)
-    half = (DIVERGING_LEVELS - 1) / 2
-    return _DIVERGING_LUT[((centred + 1.0) * half).round().astype(np.intp)]
-
-
-def _kernel_pixels(kernel, panel_size):
-    """Heat map RGB uint8 of `kernel` (K_h, K_w), each weight a square block, longest side <= panel_size."""
-    block = max(1, panel_size // max(kernel.shape))
-    return np.repeat(np.repeat(_diverging_pixels(kernel), block, axis=0), block, axis=1)
-
-
 def _output_pixels(output):
     """Output (H, W) as diverging RGB when it has negative values, else as gray scaled to its min/max."""
-    return _diverging_pixels(output) if output.min() < 0 else _gray_pixels(output)
+    return diverging_pixels(output) if output.min() < 0 else _gray_pixels(output)
 
 
 def _flip_note(kernel):
@@ -225,9 +176,9 @@ def render(image_name, kernel_name, size, sigma, mode, custom="", image_size=160
     kernel = make_kernel(kernel_name, size=size, sigma=sigma, custom=custom)
     output = apply_kernel(image, kernel, mode)
     png = {
-        "image": _png((image * 255).round().astype(np.uint8)),
-        "kernel": _png(_kernel_pixels(kernel, image_size)),
-        "output": _png(_output_pixels(output)),
+        "image": to_png((image * 255).round().astype(np.uint8)),
+        "kernel": to_png(enlarge_to_fit(diverging_pixels(kernel), image_size)),
+        "output": to_png(_output_pixels(output)),
     }
     return {"image": image, "kernel": kernel, "output": output, "png": png, "text": _summary(kernel, output)}
 
@@ -248,11 +199,6 @@ def _make_controls():
     }
 
 
-def _panel_column(caption, panel):
-    """Stack a caption above an image panel."""
-    return widgets.VBox([widgets.HTML(f"<b>{caption}</b>"), panel])
-
-
 def convolution_explorer(image_size=160):
     """Build the interactive explorer.
 
@@ -266,37 +212,24 @@ def convolution_explorer(image_size=160):
     panels = {name: widgets.Image(format="png", width=image_size, height=image_size) for name in PANEL_NAMES}
     summary = widgets.HTML()
 
-    def update(change=None):
-        """Render the current control values into the panels and the summary."""
+    def draw():
+        """Render the current control values, enabling only the sliders the kernel uses."""
         values = {name: control.value for name, control in controls.items()}
         controls["size"].disabled = values["kernel"] not in ("box", "gaussian")
         controls["sigma"].disabled = values["kernel"] != "gaussian"
-        try:
-            result = render(
-                values["image"], values["kernel"], values["size"], values["sigma"], values["mode"],
-                custom=values["custom"], image_size=image_size,
-            )
-        except (ValueError, ImportError, FileNotFoundError) as error:
-            summary.value = f"<span style='color:#b00020'>Cannot draw: {html.escape(str(error))}</span>"
-            return
-        for name, panel in panels.items():
-            panel.value = result["png"][name]
-        summary.value = html.escape(result["text"])
+        return render(
+            values["image"], values["kernel"], values["size"], values["sigma"], values["mode"],
+            custom=values["custom"], image_size=image_size,
+        )
 
-    for control in controls.values():
-        control.observe(update, names="value")
-    update()
-    box = widgets.VBox([
+    rows = [
         widgets.HBox([controls["image"], controls["kernel"]]),
         widgets.HBox([controls["size"], controls["sigma"]]),
         controls["mode"],
         controls["custom"],
-        widgets.HBox([_panel_column("input", panels["image"]),
-                      _panel_column("kernel", panels["kernel"]),
-                      _panel_column("output", panels["output"])]),
+        widgets.HBox([panel_column("input", panels["image"]),
+                      panel_column("kernel", panels["kernel"]),
+                      panel_column("output", panels["output"])]),
         summary,
-    ])
-    box.controls = controls
-    box.panels = panels
-    box.summary = summary
-    return box
+    ]
+    return explorer(rows, controls, panels, summary, draw, catch=DRAWING_ERRORS)

@@ -8,49 +8,22 @@ real part, central crop, zero mean, unit norm), never from student code.
 Measured: ``render`` at image_size=128 takes 9 ms of CPU time (10 to 16 ms of wall time on the
 shared 2-core build machine) for kernels from 7x7 to 31x31: both sums are FFT convolutions.
 """
-import html
-import io
 import math
-import operator
 
 import ipywidgets as widgets
 import numpy as np
-from matplotlib import colormaps
-from PIL import Image
 from scipy import signal
 from skimage.filters import gabor_kernel
 
 from ..data import IMAGE_NAMES, load_image
+from .common import (
+    DRAWING_ERRORS, check_int, check_positive, colour_table, diverging_pixels, enlarge_to_fit,
+    explorer, panel_column, to_png,
+)
 
 PANEL_NAMES = ("image", "kernel", "response")
 MAX_SIZE = 31
-DIVERGING_LEVELS = 255
-_DIVERGING_LUT = (
-    colormaps["RdBu_r"].resampled(DIVERGING_LEVELS)(np.arange(DIVERGING_LEVELS))[:, :3] * 255
-).round().astype(np.uint8)
-_MAGMA_LUT = (colormaps["magma"](np.arange(256))[:, :3] * 255).round().astype(np.uint8)
-
-
-def _positive(value, name):
-    """``value`` as a float; ValueError unless it is finite and positive."""
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a number, got {value!r}") from None
-    if not (math.isfinite(value) and value > 0):
-        raise ValueError(f"{name} must be a positive number, got {value}")
-    return value
-
-
-def _odd_size(size):
-    """``size`` as an int; ValueError unless it is odd and in 3..MAX_SIZE."""
-    try:
-        size = operator.index(size)
-    except TypeError:
-        raise ValueError(f"size must be an integer, got {size!r}") from None
-    if not (3 <= size <= MAX_SIZE and size % 2 == 1):
-        raise ValueError(f"size must be odd and between 3 and {MAX_SIZE}, got {size}")
-    return size
+_MAGMA_LUT = colour_table("magma", 256)
 
 
 def gabor(size, wavelength, theta_degrees, sigma, gamma, phase_degrees):
@@ -59,8 +32,8 @@ def gabor(size, wavelength, theta_degrees, sigma, gamma, phase_degrees):
     x runs along the columns, y down the rows; theta and phase are in degrees here (the
     notebook's ``gabor_kernel`` takes radians). Raises ValueError for bad parameters.
     """
-    size = _odd_size(size)
-    wavelength, sigma, gamma = (_positive(v, n) for v, n in
+    size = check_int(size, "size", 3, MAX_SIZE, odd=True)
+    wavelength, sigma, gamma = (check_positive(v, n) for v, n in
                                 ((wavelength, "wavelength"), (sigma, "sigma"), (gamma, "gamma")))
     theta, phase = math.radians(float(theta_degrees)), math.radians(float(phase_degrees))
     c, s = abs(math.cos(theta)), abs(math.sin(theta))
@@ -87,21 +60,6 @@ def s1_response(image, kernel):
     return np.where(valid, response / np.where(valid, norm, 1.0), 0.0)
 
 
-def _png(pixels):
-    buffer = io.BytesIO()
-    Image.fromarray(pixels).save(buffer, format="PNG", compress_level=1)
-    return buffer.getvalue()
-
-
-def _kernel_pixels(kernel, panel_size):
-    """Diverging RGB (0 is white), each weight a square block, longest side <= panel_size."""
-    extent = float(np.abs(kernel).max()) or 1.0
-    half = (DIVERGING_LEVELS - 1) / 2
-    pixels = _DIVERGING_LUT[((kernel / extent + 1.0) * half).round().astype(np.intp)]
-    block = max(1, panel_size // kernel.shape[0])
-    return np.repeat(np.repeat(pixels, block, axis=0), block, axis=1)
-
-
 def _response_pixels(response):
     """Response in [0, 1] on the magma colour map, RGB uint8 (H, W, 3)."""
     return _MAGMA_LUT[(np.clip(response, 0.0, 1.0) * 255).round().astype(np.intp)]
@@ -121,9 +79,9 @@ def render(image_name, size, wavelength, theta, sigma, gamma, phase, image_size=
     kernel = gabor(size, wavelength, theta, sigma, gamma, phase)
     response = s1_response(image, kernel)
     png = {
-        "image": _png((image * 255).round().astype(np.uint8)),
-        "kernel": _png(_kernel_pixels(kernel, image_size)),
-        "response": _png(_response_pixels(response)),
+        "image": to_png((image * 255).round().astype(np.uint8)),
+        "kernel": to_png(enlarge_to_fit(diverging_pixels(kernel), image_size)),
+        "response": to_png(_response_pixels(response)),
     }
     text = (f"kernel {size}×{size}, wavelength {float(wavelength):g} px, θ = {float(theta):g}° "
             f"({math.radians(float(theta)):.3f} rad), σ = {float(sigma):g}, γ = {float(gamma):g}, "
@@ -147,10 +105,6 @@ def _make_controls():
     }
 
 
-def _panel_column(caption, panel):
-    return widgets.VBox([widgets.HTML(f"<b>{caption}</b>"), panel])
-
-
 def gabor_explorer(image_size=128):
     """Build the interactive Gabor explorer.
 
@@ -164,30 +118,18 @@ def gabor_explorer(image_size=128):
               for name in PANEL_NAMES}
     summary = widgets.HTML()
 
-    def update(change=None):
+    def draw():
+        """Render the current control values."""
         values = {name: control.value for name, control in controls.items()}
-        try:
-            result = render(values.pop("image"), image_size=image_size, **values)
-        except (ValueError, ImportError, FileNotFoundError) as error:
-            summary.value = f"<span style='color:#b00020'>Cannot draw: {html.escape(str(error))}</span>"
-            return
-        for name, panel in panels.items():
-            panel.value = result["png"][name]
-        summary.value = html.escape(result["text"])
+        return render(values.pop("image"), image_size=image_size, **values)
 
-    for control in controls.values():
-        control.observe(update, names="value")
-    update()
-    box = widgets.VBox([
+    rows = [
         widgets.HBox([controls["image"], controls["size"]]),
         widgets.HBox([controls["wavelength"], controls["theta"]]),
         widgets.HBox([controls["sigma"], controls["gamma"], controls["phase"]]),
-        widgets.HBox([_panel_column("image", panels["image"]),
-                      _panel_column("Gabor kernel", panels["kernel"]),
-                      _panel_column("S1 response |correlation| / window norm", panels["response"])]),
+        widgets.HBox([panel_column("image", panels["image"]),
+                      panel_column("Gabor kernel", panels["kernel"]),
+                      panel_column("S1 response |correlation| / window norm", panels["response"])]),
         summary,
-    ])
-    box.controls = controls
-    box.panels = panels
-    box.summary = summary
-    return box
+    ]
+    return explorer(rows, controls, panels, summary, draw, catch=DRAWING_ERRORS)

@@ -12,16 +12,15 @@ Drawing is done with Pillow. Measured: ``render`` takes about 13 ms (median over
 normalizations, batch 6) on the course's 2-core CPU while other jobs were running.
 """
 import contextlib
-import html
-import io
 import math
 
 import ipywidgets as widgets
 import numpy as np
 import torch
 import torch.nn.functional as F
-from matplotlib import colormaps
 from PIL import Image, ImageDraw
+
+from .common import DIVERGING_LUT, colour_table, enlarge, explorer, panel_column, to_png
 
 KINDS = ("BatchNorm", "LayerNorm", "InstanceNorm", "GroupNorm", "PixelNorm")
 CHANNELS = 6
@@ -39,8 +38,7 @@ CELL = 12
 DEPTH = (9, 7)  # pixels right and up per sample along the N axis
 MARGIN = 22
 STAT_CELL = 22
-_DIVERGING = (colormaps["RdBu_r"].resampled(255)(np.arange(255))[:, :3] * 255).round().astype(np.uint8)
-_SEQUENTIAL = (colormaps["viridis"].resampled(255)(np.arange(255))[:, :3] * 255).round().astype(np.uint8)
+_SEQUENTIAL = colour_table("viridis", 255)
 
 
 def _check_settings(kind, batch, groups):
@@ -171,13 +169,7 @@ def _heat_map(values, low, high, lut):
     """(N, C) values -> RGB blocks of STAT_CELL pixels, clipped to [low, high] on ``lut``."""
     scaled = np.clip((values - low) / (high - low), 0.0, 1.0)
     pixels = lut[(scaled * (len(lut) - 1)).round().astype(np.intp)]
-    return np.repeat(np.repeat(pixels, STAT_CELL, axis=0), STAT_CELL, axis=1)
-
-
-def _png(pixels):
-    buffer = io.BytesIO()
-    Image.fromarray(pixels).save(buffer, format="PNG", compress_level=1)
-    return buffer.getvalue()
+    return enlarge(pixels, STAT_CELL)
 
 
 def _summary(kind, ids, x, y, groups):
@@ -221,16 +213,12 @@ def render(kind, groups=2, batch=4, seed=0):
     y = normalize(kind, x, groups)
     flat = y.reshape(batch, CHANNELS, POSITIONS)
     png = {
-        "cube": _png(draw_cube(ids)),
-        "mean": _png(_heat_map(flat.mean(axis=2), -2.0, 2.0, _DIVERGING)),
-        "std": _png(_heat_map(flat.std(axis=2), 0.0, 2.0, _SEQUENTIAL)),
+        "cube": to_png(draw_cube(ids)),
+        "mean": to_png(_heat_map(flat.mean(axis=2), -2.0, 2.0, DIVERGING_LUT)),
+        "std": to_png(_heat_map(flat.std(axis=2), 0.0, 2.0, _SEQUENTIAL)),
     }
     return {"ids": ids, "input": x, "output": y, "png": png,
             "text": _summary(kind, ids, x, y, groups)}
-
-
-def _captioned(caption, panel):
-    return widgets.VBox([widgets.HTML(f"<b>{caption}</b>"), panel])
 
 
 def normalization_explorer():
@@ -249,33 +237,20 @@ def normalization_explorer():
     panels = {name: widgets.Image(format="png") for name in PANEL_NAMES}
     summary = widgets.HTML()
 
-    def update(change=None):
-        """Render the current control values into the panels and the summary."""
+    def draw():
+        """Render the current control values, the groups slider enabled for GroupNorm only."""
         kind = controls["norm"].value
         controls["groups"].disabled = kind != "GroupNorm"
-        try:
-            result = render(kind, controls["groups"].value, controls["batch"].value)
-        except ValueError as error:
-            summary.value = f"<span style='color:#b00020'>{html.escape(str(error))}</span>"
-            return
-        for name, panel in panels.items():
-            panel.value = result["png"][name]
-        summary.value = html.escape(result["text"])
+        return render(kind, controls["groups"].value, controls["batch"].value)
 
-    for control in controls.values():
-        control.observe(update, names="value")
-    update()
-    box = widgets.VBox([
+    rows = [
         controls["norm"],
         widgets.HBox([controls["groups"], controls["batch"]]),
         widgets.HBox([
-            _captioned(f"sets sharing statistics (N × C × H·W, H = W = {SIDE})", panels["cube"]),
-            _captioned("output mean over H·W (rows n, columns c; blue −2, red +2)", panels["mean"]),
-            _captioned("output std over H·W (0 dark, 2 yellow)", panels["std"]),
+            panel_column(f"sets sharing statistics (N × C × H·W, H = W = {SIDE})", panels["cube"]),
+            panel_column("output mean over H·W (rows n, columns c; blue −2, red +2)", panels["mean"]),
+            panel_column("output std over H·W (0 dark, 2 yellow)", panels["std"]),
         ]),
         summary,
-    ])
-    box.controls = controls
-    box.panels = panels
-    box.summary = summary
-    return box
+    ]
+    return explorer(rows, controls, panels, summary, draw, catch=(ValueError,), error_prefix="")

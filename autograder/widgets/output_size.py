@@ -14,11 +14,12 @@ with other jobs (load average 13); a typical setting (input 7, kernel 3) takes a
 
 import functools
 import html
-import io
 
 import ipywidgets as widgets
 import numpy as np
 from PIL import Image, ImageDraw
+
+from .common import ERROR_COLOUR, enlarge, explorer, panel_column, to_png
 
 LAYERS = ("convolution", "pooling", "pooling, ceil_mode")
 PANEL_NAMES = ("windows", "grid")
@@ -111,19 +112,19 @@ def _windows_png(n, kernel_size, padding, dilation, starts):
     image.paste(_label("output"), (4, y + 2))
     for index in range(len(starts)):
         _box(draw, LABEL + index * CELL, y, CELL, OUTPUT)
-    return _png(image)
+    return to_png(image)
 
 
 def _cells(colours, cell):
     """Pixels of a grid of coloured cells: ``colours`` (rows, columns, 3) uint8, each cell a
     ``cell``-pixel square outlined in LINE; white cells stay blank."""
     rows, columns, _ = colours.shape
-    pixels = np.repeat(np.repeat(colours, cell, axis=0), cell, axis=1)
+    pixels = enlarge(colours, cell)
     pixels = np.pad(pixels, ((0, 1), (0, 1), (0, 0)), constant_values=255)
     filled = np.pad((colours != 255).any(axis=2), ((0, 1), (0, 1)))
     for axis in (0, 1):  # a line on each side of every filled cell
         edge = filled | np.roll(filled, 1, axis=axis)
-        lines = np.repeat(np.repeat(edge, cell, axis=0), cell, axis=1)[:pixels.shape[0], :pixels.shape[1]]
+        lines = enlarge(edge, cell)[:pixels.shape[0], :pixels.shape[1]]
         index = np.arange(pixels.shape[axis]) % cell == 0
         mask = lines & (index[:, None] if axis == 0 else index[None, :])
         pixels[mask] = LINE
@@ -159,13 +160,7 @@ def _grid_png(n, kernel_size, padding, dilation, starts):
             y = row_start * cell + span * cell / 2
             x = column_start * cell + span * cell / 2
             draw.ellipse([x - radius, y - radius, x + radius, y + radius], fill=CENTRE)
-    return _png(image)
-
-
-def _png(image):
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG", compress_level=1)
-    return buffer.getvalue()
+    return to_png(image)
 
 
 def _summary(n, kernel_size, stride, padding, dilation, layer, starts, reason):
@@ -232,6 +227,12 @@ def _make_controls():
     return controls
 
 
+def _summary_html(result):
+    """The summary of a `render` result as HTML, in the error colour when there is no output."""
+    colour = ERROR_COLOUR if result["reason"] else "inherit"
+    return f"<span style='color:{colour}'>{html.escape(result['text'])}</span>"
+
+
 def output_size_explorer():
     """Build the interactive window explorer.
 
@@ -243,29 +244,18 @@ def output_size_explorer():
     panels = {name: widgets.Image(format="png") for name in PANEL_NAMES}
     summary = widgets.HTML()
 
-    def update(change=None):
-        """Render the current control values into the panels and the summary."""
+    def draw():
+        """Render the current control values."""
         values = {name: control.value for name, control in controls.items()}
-        result = render(values["n"], values["kernel_size"], values["stride"], values["padding"],
-                        values["dilation"], values["layer"])
-        for name, panel in panels.items():
-            panel.value = result["png"][name]
-        colour = "#b00020" if result["reason"] else "inherit"
-        summary.value = f"<span style='color:{colour}'>{html.escape(result['text'])}</span>"
+        return render(values["n"], values["kernel_size"], values["stride"], values["padding"],
+                      values["dilation"], values["layer"])
 
-    for control in controls.values():
-        control.observe(update, names="value")
-    update()
-    box = widgets.VBox([
+    rows = [
         widgets.HBox([controls["n"], controls["kernel_size"], controls["layer"]]),
         widgets.HBox([controls["padding"], controls["stride"], controls["dilation"]]),
         summary,
-        widgets.HBox([widgets.VBox([widgets.HTML("<b>every window over the padded input "
-                                                 "(grey: padding)</b>"), panels["windows"]]),
-                      widgets.VBox([widgets.HTML("<b>2-D: window centres and the output grid"
-                                                 "</b>"), panels["grid"]])]),
-    ])
-    box.controls = controls
-    box.panels = panels
-    box.summary = summary
-    return box
+        widgets.HBox([panel_column("every window over the padded input (grey: padding)",
+                                   panels["windows"]),
+                      panel_column("2-D: window centres and the output grid", panels["grid"])]),
+    ]
+    return explorer(rows, controls, panels, summary, draw, summary_html=_summary_html)

@@ -10,10 +10,7 @@ convolution, then a 1x1 pointwise one) and a dense layer. The counts come from P
 Measured: `render` takes about 25 ms on a 2-core CPU (40 ms with the CPU shared by other jobs),
 mostly building the meta-device modules and running FlopCounterMode.
 """
-import html
-import io
 import math
-import operator
 
 import ipywidgets as widgets
 import torch
@@ -23,6 +20,7 @@ from ..parameters import (
     depthwise_separable_block, measured_macs, oracle_conv2d_macs, oracle_conv2d_params,
     oracle_depthwise_separable_params, oracle_linear_params,
 )
+from .common import check_int, explorer, to_png
 
 LAYERS = ("standard conv", "depthwise separable", "dense")
 COLOURS = {"standard conv": (33, 102, 172), "depthwise separable": (77, 172, 38),
@@ -40,13 +38,7 @@ _SMALL = ImageFont.load_default(size=11)
 
 def _size(value, name):
     """``value`` as an int in 1..LIMITS[name]; ValueError otherwise."""
-    try:
-        value = operator.index(value)
-    except TypeError:
-        raise ValueError(f"{name} must be an integer, got {value!r}") from None
-    if not 1 <= value <= LIMITS[name]:
-        raise ValueError(f"{name} must be between 1 and {LIMITS[name]}, got {value}")
-    return value
+    return check_int(value, name, 1, LIMITS[name])
 
 
 def _check_groups(c_in, c_out, groups):
@@ -132,12 +124,6 @@ def _wrap(text, width):
     return "\n".join(lines + [line])
 
 
-def _png(image):
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG", compress_level=1)
-    return buffer.getvalue()
-
-
 def _summary(params, macs, kernel_size, groups, input_size):
     """One line comparing the three layers."""
     standard, separable, dense = (params[name] for name in LAYERS)
@@ -160,15 +146,15 @@ def render(c_in, c_out, kernel_size, groups, input_size):
     Raises ValueError, saying why, for impossible settings (e.g. groups not dividing C_in).
     """
     params, macs = counts(c_in, c_out, kernel_size, groups, input_size)
-    png = {"params": _png(_bar_chart(params, TITLES["params"])),
-           "macs": _png(_bar_chart(macs, TITLES["macs"]))}
+    png = {"params": to_png(_bar_chart(params, TITLES["params"])),
+           "macs": to_png(_bar_chart(macs, TITLES["macs"]))}
     return {"params": params, "macs": macs, "png": png,
             "text": _summary(params, macs, kernel_size, groups, input_size)}
 
 
 def render_message(text):
     """PNG bytes of a panel that shows ``text`` (why the settings are impossible)."""
-    return _png(_message_picture(text))
+    return to_png(_message_picture(text))
 
 
 def _make_controls():
@@ -193,30 +179,14 @@ def parameter_explorer():
     panels = {name: widgets.Image(format="png", width=WIDTH, height=HEIGHT) for name in PANEL_NAMES}
     summary = widgets.HTML()
 
-    def update(change=None):
-        """Render the current slider values into the panels and the summary."""
-        values = {name: control.value for name, control in controls.items()}
-        try:
-            result = render(**values)
-        except ValueError as error:
-            message = f"Impossible layer: {error}"
-            for panel in panels.values():
-                panel.value = render_message(message)
-            summary.value = f"<span style='color:#b00020'>{html.escape(message)}</span>"
-            return
-        for name, panel in panels.items():
-            panel.value = result["png"][name]
-        summary.value = html.escape(result["text"])
+    def draw():
+        """Render the current slider values."""
+        return render(**{name: control.value for name, control in controls.items()})
 
-    for control in controls.values():
-        control.observe(update, names="value")
-    update()
-    box = widgets.VBox([
+    rows = [
         widgets.HBox([controls["c_in"], controls["c_out"]]),
         widgets.HBox([controls["kernel_size"], controls["groups"], controls["input_size"]]),
         panels["params"], panels["macs"], summary,
-    ])
-    box.controls = controls
-    box.panels = panels
-    box.summary = summary
-    return box
+    ]
+    return explorer(rows, controls, panels, summary, draw, catch=(ValueError,),
+                    error_prefix="Impossible layer: ", error_png=render_message)

@@ -11,15 +11,13 @@ redraws reuse the cached copy.
 """
 
 import functools
-import html
-import io
 
 import ipywidgets as widgets
 import numpy as np
-from PIL import Image
 from scipy import signal
 
 from ..data import IMAGE_NAMES, load_image
+from .common import DRAWING_ERRORS, enlarge, explorer, panel_column, to_png
 
 MAX_SHIFT = 8
 POOL_SIZES = (1, 2, 3, 4)
@@ -107,23 +105,11 @@ def unchanged_fractions(reference, shifted):
     return of_active, 1.0 - float(changed.mean())
 
 
-def _png(pixels):
-    """Encode uint8 pixels (H, W) gray or (H, W, 3) RGB as PNG bytes."""
-    buffer = io.BytesIO()
-    Image.fromarray(pixels).save(buffer, format="PNG", compress_level=1)
-    return buffer.getvalue()
-
-
 def _gray(values, top):
     """Float (H, W) in [0, top] to uint8 (H, W) on a square-root scale, so that weak responses
     stay visible; `top` <= 0 gives black."""
     scaled = np.sqrt(np.clip(values / top, 0.0, 1.0)) if top > 0 else np.zeros_like(values)
     return (scaled * 255).round().astype(np.uint8)
-
-
-def _enlarge(pixels, factor):
-    """Repeat every pixel of (H, W) or (H, W, 3) into a factor x factor block."""
-    return np.repeat(np.repeat(pixels, factor, axis=0), factor, axis=1)
 
 
 def _changed_pixels(changed, active):
@@ -164,10 +150,10 @@ def render(image_name="camera", shift=1, pool_size=2, mode="max", image_size=96)
     top = float(features.max())
     factor = DISPLAY_SCALE * pool_size
     png = {
-        "image": _png(_enlarge((image * 255).round().astype(np.uint8), DISPLAY_SCALE)),
-        "features": _png(_enlarge(_gray(features, top), DISPLAY_SCALE)),
-        "pooled": _png(_enlarge(_gray(pooled, top), factor)),
-        "changed": _png(_enlarge(_changed_pixels(changed, active), factor)),
+        "image": to_png(enlarge((image * 255).round().astype(np.uint8), DISPLAY_SCALE)),
+        "features": to_png(enlarge(_gray(features, top), DISPLAY_SCALE)),
+        "pooled": to_png(enlarge(_gray(pooled, top), factor)),
+        "changed": to_png(enlarge(_changed_pixels(changed, active), factor)),
     }
     return {"image": np.array(image), "features": features, "pooled": pooled,
             "reference": reference, "changed": changed, "unchanged_active": of_active,
@@ -186,11 +172,6 @@ def _make_controls():
     }
 
 
-def _panel_column(caption, panel):
-    """Stack a caption above an image panel."""
-    return widgets.VBox([widgets.HTML(f"<b>{caption}</b>"), panel])
-
-
 def pooling_explorer(image_size=96):
     """Build the interactive shift-invariance explorer.
 
@@ -204,31 +185,18 @@ def pooling_explorer(image_size=96):
     panels = {name: widgets.Image(format="png", width=side, height=side) for name in PANEL_NAMES}
     summary = widgets.HTML()
 
-    def update(change=None):
-        """Render the current control values into the panels and the summary."""
-        try:
-            result = render(controls["image"].value, controls["shift"].value,
-                            controls["pool"].value, controls["mode"].value, image_size=image_size)
-        except (ValueError, ImportError, FileNotFoundError) as error:
-            summary.value = f"<span style='color:#b00020'>Cannot draw: {html.escape(str(error))}</span>"
-            return
-        for name, panel in panels.items():
-            panel.value = result["png"][name]
-        summary.value = html.escape(result["text"])
+    def draw():
+        """Render the current control values."""
+        return render(controls["image"].value, controls["shift"].value, controls["pool"].value,
+                      controls["mode"].value, image_size=image_size)
 
-    for control in controls.values():
-        control.observe(update, names="value")
-    update()
     captions = ("input, shifted", "feature map: ReLU(conv)", "after pooling",
                 "red changed, white same")
-    box = widgets.VBox([
+    rows = [
         widgets.HBox([controls["image"], controls["mode"]]),
         widgets.HBox([controls["shift"], controls["pool"]]),
-        widgets.HBox([_panel_column(caption, panels[name])
+        widgets.HBox([panel_column(caption, panels[name])
                       for caption, name in zip(captions, PANEL_NAMES)]),
         summary,
-    ])
-    box.controls = controls
-    box.panels = panels
-    box.summary = summary
-    return box
+    ]
+    return explorer(rows, controls, panels, summary, draw, catch=DRAWING_ERRORS)

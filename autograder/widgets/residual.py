@@ -21,13 +21,13 @@ same machine loaded by other jobs (load average 9) a redraw took 25-45 ms.
 """
 
 import functools
-import html
-import io
 
 import ipywidgets as widgets
 import numpy as np
 from PIL import Image, ImageDraw
 from threadpoolctl import threadpool_limits
+
+from .common import explorer, panel_column, to_png
 
 MAX_DEPTH = 50
 WIDTH = 64
@@ -178,12 +178,6 @@ def lag1_correlation(g):
 # ----------------------------------------------------------------------------- drawing
 
 
-def _png(image):
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG", compress_level=1)
-    return buffer.getvalue()
-
-
 def _canvas(width, height, title):
     image = Image.new("RGB", (width, height), BACKGROUND)
     draw = ImageDraw.Draw(image)
@@ -262,8 +256,8 @@ def render(depth, architecture, normalisation, width=360, height=220):
     correlation = lag1_correlation(gradient)
     colour = COLOURS[architecture]
     png = {
-        "norms": _png(_draw_norms(norms, colour, width, height)),
-        "gradient": _png(_draw_curve(gradient, colour, width, height,
+        "norms": to_png(_draw_norms(norms, colour, width, height)),
+        "gradient": to_png(_draw_curve(gradient, colour, width, height,
                                      f"df/dx over the grid, lag-1 correlation {correlation:.2f}")),
     }
     text = (f"{architecture} blocks, normalisation {normalisation}, depth {depth}: gradient norm "
@@ -282,11 +276,6 @@ def _make_controls():
         "normalisation": widgets.ToggleButtons(options=NORMALISATIONS, value="batch norm",
                                                description="normalise"),
     }
-
-
-def _panel_column(caption, panel):
-    """Stack a caption above an image panel."""
-    return widgets.VBox([widgets.HTML(f"<b>{caption}</b>"), panel])
 
 
 @_one_blas_thread
@@ -309,26 +298,17 @@ def gradient_flow_explorer(width=360, height=220):
     panels = {name: widgets.Image(format="png", width=width, height=height) for name in PANEL_NAMES}
     summary = widgets.HTML()
 
-    def update(change=None):
-        """Render the current control values into the panels and the summary."""
-        result = render(controls["depth"].value, controls["architecture"].value,
-                        controls["normalisation"].value, width=width, height=height)
-        for name, panel in panels.items():
-            panel.value = result["png"][name]
-        summary.value = html.escape(result["text"])
+    def draw():
+        """Render the current control values."""
+        return render(controls["depth"].value, controls["architecture"].value,
+                      controls["normalisation"].value, width=width, height=height)
 
-    for control in controls.values():
-        control.observe(update, names="value")
     _warm_up()
-    update()
-    box = widgets.VBox([
+    rows = [
         controls["depth"],
         widgets.HBox([controls["architecture"], controls["normalisation"]]),
-        widgets.HBox([_panel_column("gradient norm per block", panels["norms"]),
-                      _panel_column("gradient over the input", panels["gradient"])]),
+        widgets.HBox([panel_column("gradient norm per block", panels["norms"]),
+                      panel_column("gradient over the input", panels["gradient"])]),
         summary,
-    ])
-    box.controls = controls
-    box.panels = panels
-    box.summary = summary
-    return box
+    ]
+    return explorer(rows, controls, panels, summary, draw)

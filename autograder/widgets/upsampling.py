@@ -11,19 +11,17 @@ CPU shared with other jobs, plus about 35 ms the first time each photograph is l
 """
 
 import functools
-import html
-import io
-import operator
 
 import ipywidgets as widgets
 import numpy as np
 import torch
 import torch.nn.functional as F
-from matplotlib import colormaps
-from PIL import Image
 from scipy import signal
 
 from ..data import IMAGE_NAMES, load_image
+from .common import (
+    DRAWING_ERRORS, check_int, colour_table, enlarge_to_fit, explorer, panel_column, to_png,
+)
 
 KERNEL_NAMES = ("box", "bilinear", "random")
 IMAGE_CHOICES = ("constant",) + IMAGE_NAMES
@@ -33,19 +31,7 @@ MAX_KERNEL_SIZE = 8
 RANDOM_SEED = 0
 
 COUNT_LEVELS = 256
-_COUNT_LUT = (colormaps["viridis"].resampled(COUNT_LEVELS)(np.arange(COUNT_LEVELS))[:, :3] * 255
-              ).round().astype(np.uint8)
-
-
-def _check_int(value, name, low, high):
-    """Return `value` as an int; raise ValueError unless it is an integer in low..high."""
-    try:
-        value = operator.index(value)
-    except TypeError:
-        raise ValueError(f"{name} must be an integer, got {value!r}") from None
-    if not low <= value <= high:
-        raise ValueError(f"{name} must be between {low} and {high}, got {value}")
-    return value
+_COUNT_LUT = colour_table("viridis", COUNT_LEVELS)
 
 
 def bilinear_size(stride):
@@ -78,8 +64,8 @@ def make_kernel(name, stride, size):
     """
     if name not in KERNEL_NAMES:
         raise ValueError(f"unknown kernel {name!r}; valid kernels are: {', '.join(KERNEL_NAMES)}")
-    stride = _check_int(stride, "stride", 1, MAX_STRIDE)
-    size = _check_int(size, "kernel size", 1, MAX_KERNEL_SIZE)
+    stride = check_int(stride, "stride", 1, MAX_STRIDE)
+    size = check_int(size, "kernel size", 1, MAX_KERNEL_SIZE)
     if name == "bilinear":
         return _bilinear_response(stride).copy()
     if name == "box":
@@ -130,19 +116,6 @@ def interior(array, kernel_size, stride, input_size):
     K - 1 .. (input_size - 1) * stride; the whole array if that is empty."""
     low, high = kernel_size - 1, (input_size - 1) * stride + 1
     return array[low:high, low:high] if high > low else array
-
-
-def _png(pixels):
-    """Encode uint8 pixels (H, W) gray or (H, W, 3) RGB as PNG bytes."""
-    buffer = io.BytesIO()
-    Image.fromarray(pixels).save(buffer, format="PNG", compress_level=1)
-    return buffer.getvalue()
-
-
-def _enlarged(pixels, panel_size):
-    """Repeat every pixel an integer number of times so the longest side is at most panel_size."""
-    factor = max(1, panel_size // max(pixels.shape[:2]))
-    return np.repeat(np.repeat(pixels, factor, axis=0), factor, axis=1)
 
 
 def _gray_pixels(values):
@@ -197,9 +170,9 @@ def render(image_name, kernel_name, stride, kernel_size, image_size=24, panel_si
     output = transposed_convolution(image, kernel, stride)
     counts = overlap_counts(image.shape, kernel.shape, stride)
     png = {
-        "input": _png(_enlarged(_gray_pixels(image), panel_size)),
-        "output": _png(_enlarged(_gray_pixels(output), panel_size)),
-        "overlaps": _png(_enlarged(_count_pixels(counts), panel_size)),
+        "input": to_png(enlarge_to_fit(_gray_pixels(image), panel_size)),
+        "output": to_png(enlarge_to_fit(_gray_pixels(output), panel_size)),
+        "overlaps": to_png(enlarge_to_fit(_count_pixels(counts), panel_size)),
     }
     return {"image": image, "kernel": kernel, "output": output, "overlaps": counts, "png": png,
             "text": _summary(kernel, stride, output, counts, image_size)}
@@ -215,11 +188,6 @@ def _make_controls():
     }
 
 
-def _panel_column(caption, panel):
-    """Stack a caption above an image panel."""
-    return widgets.VBox([widgets.HTML(f"<b>{caption}</b>"), panel])
-
-
 def transposed_convolution_explorer(image_size=24, panel_size=192):
     """Build the interactive explorer.
 
@@ -233,32 +201,19 @@ def transposed_convolution_explorer(image_size=24, panel_size=192):
     panels = {name: widgets.Image(format="png") for name in PANEL_NAMES}
     summary = widgets.HTML()
 
-    def update(change=None):
-        """Render the current control values into the panels and the summary."""
+    def draw():
+        """Render the current control values, the size slider disabled for the bilinear kernel."""
         values = {name: control.value for name, control in controls.items()}
         controls["size"].disabled = values["kernel"] == "bilinear"
-        try:
-            result = render(values["image"], values["kernel"], values["stride"], values["size"],
-                            image_size=image_size, panel_size=panel_size)
-        except (ValueError, ImportError, FileNotFoundError) as error:
-            summary.value = f"<span style='color:#b00020'>Cannot draw: {html.escape(str(error))}</span>"
-            return
-        for name, panel in panels.items():
-            panel.value = result["png"][name]
-        summary.value = html.escape(result["text"])
+        return render(values["image"], values["kernel"], values["stride"], values["size"],
+                      image_size=image_size, panel_size=panel_size)
 
-    for control in controls.values():
-        control.observe(update, names="value")
-    update()
-    box = widgets.VBox([
+    rows = [
         widgets.HBox([controls["image"], controls["kernel"]]),
         widgets.HBox([controls["stride"], controls["size"]]),
-        widgets.HBox([_panel_column("input", panels["input"]),
-                      _panel_column("transposed convolution (no padding)", panels["output"]),
-                      _panel_column("kernel taps per output pixel", panels["overlaps"])]),
+        widgets.HBox([panel_column("input", panels["input"]),
+                      panel_column("transposed convolution (no padding)", panels["output"]),
+                      panel_column("kernel taps per output pixel", panels["overlaps"])]),
         summary,
-    ])
-    box.controls = controls
-    box.panels = panels
-    box.summary = summary
-    return box
+    ]
+    return explorer(rows, controls, panels, summary, draw, catch=DRAWING_ERRORS)
