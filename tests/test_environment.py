@@ -44,3 +44,12 @@ def test_nbgrader_config_maps_solutions_and_notebooks(repo):
     assert config.CourseDirectory.root == str(repo)
     assert config.Execute.skip_cells_with_tag not in ("skip-execution", "")
     assert config.OverwriteCells.add_missing_cells is True
+
+
+def test_the_hubs_shared_nbgrader_config_names_this_course(repo, monkeypatch):
+    from autograder.course_config import COURSE_ID
+
+    monkeypatch.setenv("CNN_COURSE_EXCHANGE", "/some/exchange")
+    config = PyFileConfigLoader("nbgrader_config.py", path=str(repo / "deploy")).load_config()
+    assert config.CourseDirectory.course_id == COURSE_ID
+    assert config.Exchange.root == "/some/exchange"
