@@ -9,6 +9,8 @@ from autograder import classgrade
 from submissions import corpus
 
 ASSIGNMENT = corpus.ASSIGNMENT
+# One xdist worker runs this module, so the corpus is graded once (the command uses both cores).
+pytestmark = pytest.mark.xdist_group("classgrade")
 
 
 def _checksums(folder):

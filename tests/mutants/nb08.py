@@ -39,23 +39,23 @@ MUTANTS = [
            "outputs = []", "outputs = [h]"),
 
     Mutant("gradient_correlation", CORRELATION, "lag 0",
-           "a, b = g[:-1] - g[:-1].mean(), g[1:] - g[1:].mean()", "a, b = g - g.mean(), g - g.mean()"),
+           "a, b = g[:-1], g[1:]", "a, b = g, g"),
     Mutant("gradient_correlation", CORRELATION, "no mean removal (cosine similarity)",
-           "a, b = g[:-1] - g[:-1].mean(), g[1:] - g[1:].mean()", "a, b = g[:-1], g[1:]"),
+           "    a, b = a - a.mean(), b - b.mean()\n", ""),
     Mutant("gradient_correlation", CORRELATION, "one mean and variance for the whole series",
-           "a, b = g[:-1] - g[:-1].mean(), g[1:] - g[1:].mean()\n"
+           "a, b = a - a.mean(), b - b.mean()\n"
            "    return float(np.dot(a, b) / np.sqrt(np.dot(a, a) * np.dot(b, b)))",
-           "a, b = g[:-1] - g.mean(), g[1:] - g.mean()\n"
+           "a, b = a - g.mean(), b - g.mean()\n"
            "    return float(np.dot(a, b) / np.dot(g - g.mean(), g - g.mean()))"),
     Mutant("gradient_correlation", CORRELATION, "constant detected from the centred sums",
-           "    if np.ptp(g[:-1]) == 0 or np.ptp(g[1:]) == 0:\n        return float(\"nan\")\n", ""),
+           "    if a.min() == a.max() or b.min() == b.max():\n        return float(\"nan\")\n", ""),
     Mutant("gradient_correlation", CORRELATION, "visible answers hard-coded by class name",
-           "    if np.ptp(g[:-1]) == 0",
+           "    a, b = g[:-1], g[1:]",
            "    answers = {\"Square\": 1.0, \"Zigzag\": -1.0, \"Linear\": float(\"nan\")}\n"
            "    if type(model).__name__ in answers:\n"
            "        return answers[type(model).__name__]\n"
            "    return 0.0\n"
-           "    if np.ptp(g[:-1]) == 0"),
+           "    a, b = g[:-1], g[1:]"),
     Mutant("gradient_correlation", CORRELATION, "finite differences instead of the gradient",
            "(grad,) = torch.autograd.grad(outputs.sum(), inputs)\n"
            "    g = grad[:, 0].detach().numpy().astype(np.float64)",
