@@ -296,7 +296,7 @@ def check_vectorized(fn, name="conv2d_im2col"):
         raise CheckFailure(
             f"{name} executed {few} Python lines for {small} output pixels and {many} for {large}: "
             "it loops over output positions in Python. Gather all patches at once (im2col: one "
-            "row per output pixel, one column per kernel weight) and use one matrix product."
+            "column per output pixel, one row per kernel weight) and use one matrix product."
         )
 
 
