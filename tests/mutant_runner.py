@@ -1,8 +1,9 @@
 """Run a notebook's test cells against many mutants in one kernel (nbclient).
 
 The source notebook (solutions and hidden tests: what nbgrader autograde executes) is run once;
-then, per mutant, its solution cell is replaced, every test cell runs again, and the reference
-cell is executed back.
+then, per mutant, its solution cell is replaced, the test cells after it run again (those before
+it ran before it in nbgrader's top-to-bottom execution and cannot see it), and the reference cell
+is executed back.
 """
 import copy
 from dataclasses import dataclass
@@ -23,10 +24,11 @@ class Outcome:
         return sum(self.failed.values())
 
 
-def _failed_tests(client, nb):
+def _failed_tests(client, nb, start=0):
+    """Points of the test cells from index ``start`` on that raise, by grade_id."""
     failed = {}
     for index, cell in enumerate(nb.cells):
-        if notebooks.is_test(cell):
+        if index >= start and notebooks.is_test(cell):
             trial = copy.deepcopy(cell)
             client.execute_cell(trial, index)
             if notebooks.errors(trial):
@@ -50,7 +52,7 @@ def run(nb, mutants, cwd):
             mutated = copy.deepcopy(reference)
             mutated.source = mutant.apply(reference.source)
             client.execute_cell(mutated, index)
-            outcomes.append(Outcome(mutant, _failed_tests(client, nb)))
+            outcomes.append(Outcome(mutant, _failed_tests(client, nb, start=index)))
             client.execute_cell(copy.deepcopy(reference), index)
     return baseline, outcomes
 

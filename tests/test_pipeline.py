@@ -33,10 +33,22 @@ def test_solution_scores_full_marks(course, repo, assignment):
 
 
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
-def test_blank_release_scores_zero_and_is_graded(course, assignment):
+def test_blank_release_scores_zero_and_fails_every_test_cell_readably(course, assignment):
+    """The untouched release earns 0, and each test fails on the stub, not with a NameError."""
     filename = f"{assignment}.ipynb"
     course.submit(assignment, "blank", {filename: course.release(assignment) / filename})
     result = course.autograde(assignment, "blank")
     assert not result.needs_manual_grade, f"the blank notebook was not graded:\n{result.log}"
     assert result.max_score == 100
     assert result.score == 0, f"a blank notebook earned points: {result.cells}"
+    nb = notebooks.read(course.root / "autograded" / "blank" / assignment / filename)
+    name_errors = [cell.source.splitlines()[0] for cell in nb.cells if cell.cell_type == "code"
+                   and any(e.ename == "NameError" for e in notebooks.errors(cell))]
+    assert not name_errors, f"NameError in cells starting with {name_errors}"
+    for cell in filter(notebooks.is_test, nb.cells):
+        errors = notebooks.errors(cell)
+        assert errors, f"{notebooks.grade_id(cell)} passes on the blank release"
+        readable = errors[0].ename == "NotImplementedError" or (
+            errors[0].ename == "CheckFailure" and "not implemented yet" in errors[0].evalue)
+        assert readable, (f"{notebooks.grade_id(cell)} fails with {errors[0].ename}: "
+                          f"{errors[0].evalue}; expected the stub's NotImplementedError")
