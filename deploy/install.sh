@@ -39,7 +39,8 @@ pip --no-deps -r "$repo/requirements-nodeps.txt"
 rm -rf "$prefix/course" && mv "$prefix/course.new" "$prefix/course"
 pip --no-deps -e "$prefix/course"
 
-npm install --silent --no-fund --no-audit --prefix "$prefix/proxy" \
+npm install --silent --no-fund --no-audit --fetch-timeout=60000 --fetch-retries=2 \
+  --prefix "$prefix/proxy" \
   "configurable-http-proxy@$(cat "$repo/deploy/configurable-http-proxy.version")"
 
 install -D -m 644 "$repo/deploy/nbgrader_config.py" "$prefix/venv/etc/jupyter/nbgrader_config.py"

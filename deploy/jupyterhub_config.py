@@ -13,7 +13,8 @@ come from environment variables so that the test and a real server use the same 
     CNN_COURSE_HUB_URL     address users connect to (http://127.0.0.1:8000)
     CNN_COURSE_STATE       folder for the hub's database, cookie secret and logs (/srv/jupyterhub)
     CNN_COURSE_INSTRUCTORS, CNN_COURSE_STUDENTS    comma-separated user names
-    CNN_COURSE_PASSWORD    the shared password (test only: at least 32 characters)
+    CNN_COURSE_PASSWORD    the students' shared password (at least 8 characters)
+    CNN_COURSE_ADMIN_PASSWORD  the instructors' password (at least 32 characters, a different one)
     CNN_COURSE_SERVICE_TOKEN   API token of the "course-admin" service (creates users, tokens, servers)
 
 For a real university, change:
@@ -51,7 +52,8 @@ c.ConfigurableHTTPProxy.pid_file = os.path.join(state, "jupyterhub-proxy.pid")
 
 # Users: real Unix accounts (the exchange relies on their user ids to keep submissions apart).
 c.JupyterHub.authenticator_class = "shared-password"
-c.SharedPasswordAuthenticator.user_password = os.environ.get("CNN_COURSE_PASSWORD", "")
+c.SharedPasswordAuthenticator.user_password = os.environ.get("CNN_COURSE_PASSWORD") or None
+c.SharedPasswordAuthenticator.admin_password = os.environ.get("CNN_COURSE_ADMIN_PASSWORD") or None
 c.Authenticator.allowed_users = set(instructors + students)
 c.Authenticator.admin_users = set(instructors)
 

@@ -38,6 +38,7 @@ NOTEBOOK = f"{ASSIGNMENT}.ipynb"
 INSTRUCTOR = "cnnhub-teacher"
 STUDENTS = {"cnnhub-ada": "solution", "cnnhub-bo": "blank", "cnnhub-cy": "mutant"}
 START_SECONDS = 180
+USER_MARK = "cnn-course hub test (temporary)"  # GECOS of the users this test adds
 
 
 def _free_port():
@@ -97,9 +98,17 @@ def _run_as(user, args, cwd, exchange):
 
 
 def _add_user(name, homes):
-    subprocess.run(["userdel", "-r", name], capture_output=True)  # left over from a killed run
+    """Add the Unix user ``name`` (home mode 700); replace one a killed run of this test left."""
+    try:
+        existing = pwd.getpwnam(name)
+    except KeyError:
+        existing = None
+    if existing is not None:
+        assert existing.pw_gecos == USER_MARK, (
+            f"a user named {name} exists and was not made by this test: not touching it")
+        _remove_user(name)
     subprocess.run(["useradd", "--create-home", "--base-dir", str(homes), "--shell", "/bin/bash",
-                    "--user-group", name], check=True)
+                    "--user-group", "--comment", USER_MARK, name], check=True)
     Path(homes / name).chmod(0o700)
 
 
@@ -160,20 +169,22 @@ def hub():
     for folder, mode in ((homes, 0o755), (exchange, 0o777), (state, 0o700)):
         folder.mkdir()
         folder.chmod(mode)
-    users = [INSTRUCTOR, *STUDENTS]
+    users, added = [INSTRUCTOR, *STUDENTS], []
     hub = Hub(base)
     hub.exchange = exchange
     log = open(state / "jupyterhub.log", "w")
     try:
         for user in users:
             _add_user(user, homes)
+            added.append(user)
         hub.course = _set_up_instructor_course(homes / INSTRUCTOR)
         env = dict(os.environ, CNN_COURSE_PREFIX=str(PREFIX), CNN_COURSE_EXCHANGE=str(exchange),
                    CNN_COURSE_STATE=str(state), CNN_COURSE_HUB_URL=hub.url,
                    CNN_COURSE_HUB_PORT=str(_free_port()),
                    CNN_COURSE_PROXY_API_URL=f"http://127.0.0.1:{_free_port()}",
                    CNN_COURSE_INSTRUCTORS=INSTRUCTOR, CNN_COURSE_STUDENTS=",".join(STUDENTS),
-                   CNN_COURSE_PASSWORD=secrets.token_hex(20),
+                   CNN_COURSE_PASSWORD=secrets.token_hex(8),
+                   CNN_COURSE_ADMIN_PASSWORD=secrets.token_hex(20),
                    CNN_COURSE_SERVICE_TOKEN=hub.service_token)
         hub.process = subprocess.Popen(
             [str(VENV_BIN / "jupyterhub"), "-f", str(REPO / "deploy" / "jupyterhub_config.py")],
@@ -196,7 +207,7 @@ def hub():
                 os.killpg(hub.process.pid, signal.SIGKILL)
                 hub.process.wait()
         log.close()
-        for user in users:
+        for user in added:
             _remove_user(user)
         artifacts = REPO / "test-artifacts" / "hub"
         artifacts.mkdir(parents=True, exist_ok=True)
