@@ -113,15 +113,14 @@ def synthetic_class(folder, size=30):
             source = notebooks.read(REPO / "solutions" / assignment / filename)
             released = notebooks.read(REPO / "notebooks" / assignment / filename)
             kind = number % 3
-            if kind == 1:
-                notebooks.write(released, target / filename)
-                continue
-            sources = notebooks.solution_sources(source)
-            if kind == 2:
+            if kind == 0:
+                submitted = notebooks.with_solutions(released, notebooks.solution_sources(source))
+            elif kind == 1:
+                submitted = released
+            else:
                 catalogue = _mutants(assignment)
-                mutant = catalogue[number % len(catalogue)]
-                sources[mutant.cell] = mutant.apply(sources[mutant.cell])
-            notebooks.write(notebooks.with_solutions(released, sources), target / filename)
+                submitted = catalogue[number % len(catalogue)].submission(released, source)
+            notebooks.write(submitted, target / filename)
 
 
 def grade_class_time(size=30):

@@ -447,6 +447,15 @@ def _mistakes_correlation(g):
     return found
 
 
+def _correlation_of(fn, model, xs, description):
+    """The student's ``gradient_correlation(model, xs)``, which must be a float."""
+    actual = call_student(fn, (model, xs), name="gradient_correlation")
+    if not isinstance(actual, (float, np.floating)):
+        raise CheckFailure(f"gradient_correlation on {description} returned "
+                           f"{type(actual).__name__}; return a float")
+    return actual
+
+
 def check_gradient_correlation(fn, gradients, seed=805, n_cases=10):
     """``gradient_correlation`` equals the lag-1 Pearson correlation of ``gradients(model, xs)``.
 
@@ -455,10 +464,7 @@ def check_gradient_correlation(fn, gradients, seed=805, n_cases=10):
     """
     for description, model, xs in grid_cases(seed, n_cases):
         g = np.asarray(gradients(copy.deepcopy(model), xs.copy()), dtype=np.float64)
-        actual = call_student(fn, (model, xs), name="gradient_correlation")
-        if not isinstance(actual, (float, np.floating)):
-            raise CheckFailure(f"gradient_correlation on {description} returned "
-                               f"{type(actual).__name__}; return a float")
+        actual = _correlation_of(fn, model, xs, description)
         assert_close(actual, pearson_lag1(g), what=f"gradient_correlation on {description}",
                      likely=_mistakes_correlation(g))
 
@@ -522,10 +528,7 @@ def small_correlation_cases(seed, n_cases=6):
 def check_gradient_correlation_small_cases(fn, seed=809, n_cases=6):
     """``gradient_correlation`` is 1, -1 or nan on models whose answer is known exactly."""
     for description, model, xs, expected in small_correlation_cases(seed, n_cases):
-        actual = call_student(fn, (model, xs), name="gradient_correlation")
-        if not isinstance(actual, (float, np.floating)):
-            raise CheckFailure(f"gradient_correlation on {description} returned "
-                               f"{type(actual).__name__}; return a float")
+        actual = _correlation_of(fn, model, xs, description)
         if np.isnan(expected):
             if not np.isnan(actual):
                 raise CheckFailure(f"gradient_correlation on {description}: expected nan (a "

@@ -26,13 +26,13 @@ import pytest
 
 import mutants
 from autograder import notebooks
+from autograder.course_config import COURSE_ID
 
 pytestmark = pytest.mark.hub
 
 REPO = Path(__file__).resolve().parent.parent
 PREFIX = Path(os.environ.get("CNN_COURSE_PREFIX", "/opt/cnn-course"))
 VENV_BIN = PREFIX / "venv" / "bin"
-COURSE_ID = "cnn-course"
 ASSIGNMENT = "01_convolution"
 NOTEBOOK = f"{ASSIGNMENT}.ipynb"
 INSTRUCTOR = "cnnhub-teacher"
@@ -148,13 +148,12 @@ def _wait_for(check, what, seconds=START_SECONDS):
 
 def _submission(kind, released):
     """The notebook a student submits: the reference solution, the release untouched, a mutant."""
+    source = notebooks.read(REPO / "solutions" / ASSIGNMENT / NOTEBOOK)
     if kind == "blank":
         return released
-    sources = notebooks.solution_sources(notebooks.read(REPO / "solutions" / ASSIGNMENT / NOTEBOOK))
     if kind == "mutant":
-        mutant = mutants.for_assignment(ASSIGNMENT)[0]
-        sources[mutant.cell] = mutant.apply(sources[mutant.cell])
-    return notebooks.with_solutions(released, sources)
+        return mutants.for_assignment(ASSIGNMENT)[0].submission(released, source)
+    return notebooks.with_solutions(released, notebooks.solution_sources(source))
 
 
 @pytest.fixture(scope="module")

@@ -65,12 +65,11 @@ def test_sample_of_mutants_agrees_with_nbgrader_autograde(outcomes, course, repo
     # Evenly spread over the catalogue (one sample: its middle, not always the first function).
     sample = [found[(2 * k + 1) * len(found) // (2 * SAMPLE_PER_NOTEBOOK)]
               for k in range(SAMPLE_PER_NOTEBOOK)]
-    reference = notebooks.solution_sources(notebooks.read(solution))
     for number, outcome in enumerate(sample):
         mutant = outcome.mutant
-        sources = dict(reference, **{mutant.cell: mutant.apply(reference[mutant.cell])})
         submission = tmp_path / f"{assignment}.ipynb"
-        notebooks.write(notebooks.with_solutions(notebooks.read(release_path), sources), submission)
+        notebooks.write(mutant.submission(notebooks.read(release_path), notebooks.read(solution)),
+                        submission)
         student = f"mutant{number}"
         course.submit(assignment, student, {submission.name: submission})
         result = course.autograde(assignment, student)

@@ -9,13 +9,10 @@ from autograder import notebooks, release
 ASSIGNMENTS = release.assignments()
 
 
-def _run(path, tmp_path):
-    return notebooks.execute(notebooks.read(path), cwd=tmp_path)
-
-
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
 def test_solution_runs_headless_without_errors(repo, tmp_path, assignment):
-    nb = _run(repo / "solutions" / assignment / f"{assignment}.ipynb", tmp_path)
+    nb = notebooks.execute(notebooks.read(repo / "solutions" / assignment / f"{assignment}.ipynb"),
+                           cwd=tmp_path)
     failures = [(index, error.ename, error.evalue) for index, cell in enumerate(nb.cells)
                 if cell.cell_type == "code" for error in notebooks.errors(cell)]
     assert not failures, f"cells raising in the solution notebook: {failures}"

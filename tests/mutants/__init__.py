@@ -7,6 +7,8 @@ solution cell and require that the notebook's test cells take points away.
 import importlib
 from dataclasses import dataclass
 
+from autograder import notebooks
+
 
 @dataclass(frozen=True)
 class Mutant:
@@ -25,6 +27,12 @@ class Mutant:
                 f"{self.cell}; update tests/mutants to the current solution"
             )
         return source.replace(self.old, self.new)
+
+    def submission(self, release, source):
+        """The release notebook with every reference solution of ``source``, this one mutated."""
+        sources = notebooks.solution_sources(source)
+        sources[self.cell] = self.apply(sources[self.cell])
+        return notebooks.with_solutions(release, sources)
 
 
 def for_assignment(assignment):
