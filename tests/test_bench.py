@@ -1,0 +1,42 @@
+"""The benchmark's im2col part: the reference it times, its timing helper and its table rows."""
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from autograder import bench, im2col_timing
+
+
+def test_the_timed_im2col_is_the_reference_solution():
+    """Check that the bench times the reference of solutions/, which matches PyTorch."""
+    conv2d_im2col = im2col_timing.reference_im2col()
+    rng = np.random.default_rng(5)
+    x, w, b = rng.normal(size=(2, 3, 9, 8)), rng.normal(size=(4, 3, 3, 2)), rng.normal(size=4)
+    expected = F.conv2d(torch.from_numpy(x), torch.from_numpy(w), torch.from_numpy(b),
+                        stride=(2, 1), padding=(1, 0)).numpy()
+    np.testing.assert_allclose(conv2d_im2col(x, w, b, stride=(2, 1), padding=(1, 0)), expected,
+                               rtol=1e-10, atol=1e-10)
+
+
+def test_median_times_calls_each_run_in_every_round():
+    """Check that every run is called once untimed and ``repeats`` times timed per round."""
+    calls = {"a": 0, "b": 0}
+
+    def counter(name):
+        def run():
+            calls[name] += 1
+        return run
+
+    medians = im2col_timing.median_times({"a": counter("a"), "b": counter("b")}, rounds=3, repeats=4)
+    assert calls == {"a": 15, "b": 15}
+    assert set(medians) == {"a", "b"} and all(v >= 0 for v in medians.values())
+
+
+def test_im2col_rows_name_the_kernel_and_the_verdict():
+    """Check that a ratio over 1.5x is marked over budget and one under it within budget."""
+    times = {"reference": 0.004, "torch": 0.001, "torch_im2col": 0.003}
+    rows = bench.table({"im2col": {"kernel": "SkylakeX", "float32": times,
+                                   "float64": {**times, "reference": 0.0012}}}).splitlines()
+    float32, float64 = rows[-2], rows[-1]
+    assert "float32" in float32 and "SkylakeX" in float32 and "(4.00x)" in float32
+    assert "**over budget**" in float32 and "without oneDNN: 3.0 ms" in float32
+    assert "(1.20x)" in float64 and "within budget" in float64
