@@ -64,6 +64,9 @@ def configure(c, root):
     # Students who tag test cells ``skip-execution`` would otherwise skip them: use a tag nobody
     # can guess, drawn anew each time the configuration is loaded.
     c.Execute.skip_cells_with_tag = "skip-" + secrets.token_hex(16)
+    # Once every cell has run, the kernel is killed instead of left to unload PyTorch (about
+    # 2 s per notebook); grades come from the outputs, not from anything a kernel does at exit.
+    c.Execute.shutdown_kernel = "immediate"
     # A resubmission that deleted a test cell gets it back and graded.
     c.OverwriteCells.add_missing_cells = True
     # Feedback shows that hidden tests exist, not their source.

@@ -9,9 +9,9 @@
   uses one thread, since graders run notebooks side by side.
 - Random generators are seeded, so demos and grades are reproducible.
 - Monkey-patch protection: the attributes of the modules the checks rely on (builtins, numpy,
-  numpy.testing, scipy, torch and this package) are recorded once, and every change a student
-  cell makes to them is undone before the next cell runs and right after a student function
-  returns inside a check.
+  numpy.testing, torch, this package and the SciPy modules the notebook's check modules import)
+  are recorded once, and every change a student cell makes to them is undone before the next
+  cell runs and right after a student function returns inside a check.
 """
 import builtins
 import os
@@ -193,8 +193,6 @@ def start_notebook(*check_modules):
     """
     import importlib
 
-    import scipy.ndimage  # noqa: F401  (recorded below)
-    import scipy.signal  # noqa: F401
     import torch
 
     for name in ("checking", "guards") + tuple(check_modules):
