@@ -20,7 +20,7 @@ FILES = ("requirements.txt", "requirements-nodeps.txt", "environment.yml", "pypr
 FOLDERS = ("notebooks", "data")
 # Modules of the package that only instructors and maintainers use.
 INSTRUCTOR_MODULES = ("bench.py", "bundle.py", "classgrade.py", "course_config.py", "grading.py",
-                      "notebooks.py", "release.py")
+                      "im2col_timing.py", "notebooks.py", "release.py")
 IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", ".ipynb_checkpoints", "*.egg-info")
 
 STUDENT_README = """# Convolutional neural networks: the course notebooks
