@@ -3,15 +3,15 @@
     python -m autograder.im2col_timing     # prints one JSON object
 
 Layer of COURSE.md's budget: N=32, C_in=16, C_out=32, 32x32 input, 3x3 kernel, padding 1. Three
-candidates, timed in alternating rounds: the reference, PyTorch's ``conv2d`` as a user calls it (oneDNN's direct convolution for
-float32), and PyTorch's ``conv2d`` with oneDNN switched off (its own im2col and BLAS product).
+candidates, timed in alternating rounds: the reference, PyTorch's ``conv2d`` as a user calls it
+(oneDNN's direct convolution for float32), and PyTorch's ``conv2d`` with oneDNN switched off (its
+own im2col and BLAS product).
 Reported: medians in seconds per dtype, and the kernel that OpenBLAS chose for NumPy.
 
 ``autograder.bench`` runs this module in a child process without ``OPENBLAS_CORETYPE`` and
 ``OPENBLAS_L2_SIZE``, so that OpenBLAS picks its kernels from the processor as PyTorch does.
 """
 import json
-import re
 import statistics
 import time
 
@@ -23,12 +23,9 @@ SHAPES = {"x": (32, 16, 32, 32), "w": (32, 16, 3, 3)}
 
 def reference_im2col():
     """The reference ``conv2d_im2col`` of ``solutions/``, with the helpers it calls."""
-    sources = notebooks.solution_sources(notebooks.read(SOURCE))
-    namespace = {}
-    exec("import numpy as np", namespace)
-    for cell in ("conv2d_solution", "conv2d_im2col_solution"):
-        exec(re.sub(r"\s*### (BEGIN|END) SOLUTION", "", sources[cell]), namespace)
-    return namespace["conv2d_im2col"]
+    import numpy as np
+
+    return notebooks.solution_namespace(notebooks.read(SOURCE), {"np": np})["conv2d_im2col"]
 
 
 def median_times(runs, rounds=5, repeats=10):

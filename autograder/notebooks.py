@@ -48,6 +48,13 @@ def solution_sources(nb):
     return {grade_id(c): c.source for c in nb.cells if is_solution(c)}
 
 
+def solution_namespace(nb, namespace):
+    """``namespace`` after running every solution cell of ``nb`` in it, in order."""
+    for source in solution_sources(nb).values():
+        exec(source, namespace)
+    return namespace
+
+
 def with_solutions(nb, sources):
     """A copy of ``nb`` whose solution cells have the given sources (by grade_id)."""
     filled = nbformat.from_dict(nb)

@@ -36,10 +36,7 @@ def unguarded(monkeypatch):
 @pytest.fixture(scope="module")
 def reference(repo):
     """The solution cells of the notebook, executed: ``{name: function}``."""
-    namespace = {"np": np, "scipy": scipy}
-    for source in notebooks.solution_sources(notebooks.read(repo / SOURCE)).values():
-        exec(source, namespace)
-    return namespace
+    return notebooks.solution_namespace(notebooks.read(repo / SOURCE), {"np": np, "scipy": scipy})
 
 
 # ----------------------------------------------------------------------------- oracles

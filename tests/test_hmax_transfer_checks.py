@@ -27,10 +27,8 @@ SOURCE = "solutions/09_hmax_transfer/09_hmax_transfer.ipynb"
 @pytest.fixture(scope="module")
 def ref(repo):
     """The solution cells of the notebook, executed: ``{name: function}``."""
-    namespace = {"np": np, "nn": nn, "torch": torch}
-    for source in notebooks.solution_sources(notebooks.read(repo / SOURCE)).values():
-        exec(source, namespace)
-    return namespace
+    return notebooks.solution_namespace(notebooks.read(repo / SOURCE),
+                                        {"np": np, "nn": nn, "torch": torch})
 
 
 # ----------------------------------------------------------------------------- oracles

@@ -18,11 +18,7 @@ SOLUTION = "solutions/07_normalization/07_normalization.ipynb"
 @pytest.fixture(scope="module")
 def reference(repo):
     """The solution notebook's graded functions and class, by name."""
-    namespace = {"np": np}
-    for cell in notebooks.read(repo / SOLUTION).cells:
-        if notebooks.is_solution(cell):
-            exec(cell.source, namespace)
-    return namespace
+    return notebooks.solution_namespace(notebooks.read(repo / SOLUTION), {"np": np})
 
 
 @pytest.fixture
