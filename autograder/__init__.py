@@ -14,5 +14,5 @@ Modules, one job each. For students (shipped in the student bundle):
 For instructors and maintainers: ``course_config`` (nbgrader configuration), ``release``
 (generate ``notebooks/``), ``grading`` (nbgrader course directories), ``classgrade`` (grade a
 class), ``bundle`` (the student bundle), ``notebooks`` (reading and running notebooks), ``bench``
-(the benchmark).
+(the benchmark) and ``im2col_timing`` (its im2col row, run in a child process).
 """
