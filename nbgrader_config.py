@@ -10,6 +10,6 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
-from autograder.course_config import configure  # noqa: E402
+from autograder.grader.course_config import configure  # noqa: E402
 
 configure(get_config(), root=HERE)  # noqa: F821

@@ -11,8 +11,9 @@ Modules, one job each. For students (shipped in the student bundle):
 - ``data``: the one place that finds images, digits and MNIST.
 - ``widgets``: the interactive explorers, one module per notebook.
 
-For instructors and maintainers: ``course_config`` (nbgrader configuration), ``release``
-(generate ``notebooks/``), ``grading`` (nbgrader course directories), ``classgrade`` (grade a
-class), ``bundle`` (the student bundle), ``notebooks`` (reading and running notebooks), ``bench``
-(the benchmark) and ``im2col_timing`` (its im2col row, run in a child process).
+For instructors and maintainers, the folder ``grader/`` (left out of the student bundle):
+``course_config`` (nbgrader configuration), ``release`` (generate ``notebooks/``), ``grading``
+(nbgrader course directories), ``classgrade`` (grade a class), ``bundle`` (the student bundle),
+``notebooks`` (reading and running notebooks), ``bench`` (the benchmark) and ``im2col_timing``
+(its im2col row, run in a child process).
 """

@@ -35,7 +35,7 @@ pip -r "$repo/requirements.txt" -r "$repo/deploy/requirements-hub.txt"
 pip --no-deps -r "$repo/requirements-nodeps.txt"
 
 # The student bundle, installed in place: the package finds data/ beside it.
-(cd "$repo" && "$prefix/venv/bin/python" -m autograder.bundle "$prefix/course.new")
+(cd "$repo" && "$prefix/venv/bin/python" -m autograder.grader.bundle "$prefix/course.new")
 rm -rf "$prefix/course" && mv "$prefix/course.new" "$prefix/course"
 pip --no-deps -e "$prefix/course"
 

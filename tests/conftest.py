@@ -41,6 +41,6 @@ def repo():
 @pytest.fixture(scope="session")
 def course(tmp_path_factory):
     """An nbgrader course directory; assignments are generated when first used (per worker)."""
-    from autograder.grading import Course
+    from autograder.grader.grading import Course
 
     return Course(tmp_path_factory.mktemp("course"), REPO / "solutions")

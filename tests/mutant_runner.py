@@ -11,7 +11,7 @@ from pathlib import Path
 
 from nbclient import NotebookClient
 
-from autograder import notebooks
+from autograder.grader import notebooks
 
 
 @dataclass

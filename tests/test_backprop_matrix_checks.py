@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from autograder import backprop_matrix as checks
-from autograder import notebooks
+from autograder.grader import notebooks
 from autograder.checking import CheckFailure
 
 SOURCE = "solutions/04_backprop_matrix/04_backprop_matrix.ipynb"

@@ -3,7 +3,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from autograder import bench, im2col_timing
+from autograder.grader import bench, im2col_timing
 
 
 def test_the_timed_im2col_is_the_reference_solution():

@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from autograder import bundle, notebooks, release
+from autograder.grader import bundle, notebooks, release
 
 TEXT_SUFFIXES = {".py", ".ipynb", ".md", ".txt", ".yml", ".toml", ".sh", ".json", ".csv"}
 # A leak is two consecutive lines of a solution or hidden test, found consecutively in a bundled
@@ -58,8 +58,7 @@ def test_bundle_has_the_release_package_data_and_setup(built, repo):
 def test_bundle_has_no_solutions_tests_or_instructor_modules(built):
     assert not (built / "solutions").exists() and not (built / "tests").exists()
     assert not (built / "nbgrader_config.py").exists()
-    for module in bundle.INSTRUCTOR_MODULES:
-        assert not (built / "autograder" / module).exists(), module
+    assert not (built / "autograder" / bundle.GRADER_PACKAGE).exists()
 
 
 def test_no_solution_or_hidden_test_line_is_in_the_bundle(built, repo):

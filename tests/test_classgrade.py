@@ -5,7 +5,7 @@ import zipfile
 
 import pytest
 
-from autograder import classgrade
+from autograder.grader import classgrade
 from submissions import corpus
 
 ASSIGNMENT = corpus.ASSIGNMENT

@@ -47,7 +47,7 @@ def test_nbgrader_config_maps_solutions_and_notebooks(repo):
 
 
 def test_the_hubs_shared_nbgrader_config_names_this_course(repo, monkeypatch):
-    from autograder.course_config import COURSE_ID
+    from autograder.grader.course_config import COURSE_ID
 
     monkeypatch.setenv("CNN_COURSE_EXCHANGE", "/some/exchange")
     config = PyFileConfigLoader("nbgrader_config.py", path=str(repo / "deploy")).load_config()

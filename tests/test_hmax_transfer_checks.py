@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from autograder import hmax_transfer as checks
-from autograder import notebooks
+from autograder.grader import notebooks
 from autograder.checking import CheckFailure
 from autograder.models import MnistCNN
 from autograder.widgets import hmax as widget

@@ -25,8 +25,8 @@ from pathlib import Path
 import pytest
 
 import mutants
-from autograder import notebooks
-from autograder.course_config import COURSE_ID
+from autograder.grader import notebooks
+from autograder.grader.course_config import COURSE_ID
 
 pytestmark = pytest.mark.hub
 

@@ -3,7 +3,7 @@ import pytest
 
 import mutant_runner
 import mutants
-from autograder import notebooks, release
+from autograder.grader import notebooks, release
 from contract import GRADED_FUNCTIONS
 
 # All tests of one notebook run on one xdist worker (--dist loadgroup): its mutants run once.

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from autograder import normalization as checks
-from autograder import notebooks
+from autograder.grader import notebooks
 from autograder.checking import CheckFailure
 
 SOLUTION = "solutions/07_normalization/07_normalization.ipynb"

@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from autograder import notebooks, release
+from autograder.grader import notebooks, release
 from contract import GRADED_FUNCTIONS
 
 ASSIGNMENTS = release.assignments()

@@ -4,7 +4,7 @@ The blank release is checked on its nbgrader autograde (tests/test_pipeline.py).
 """
 import pytest
 
-from autograder import notebooks, release
+from autograder.grader import notebooks, release
 
 ASSIGNMENTS = release.assignments()
 

@@ -1,14 +1,14 @@
 """The real nbgrader pipeline on every notebook: generate, autograde the solution and the blank."""
 import pytest
 
-from autograder import notebooks, release
+from autograder.grader import notebooks, release
 
 ASSIGNMENTS = release.assignments()
 
 
 def test_committed_release_is_what_nbgrader_generates(repo):
     stale = release.out_of_date(repo)
-    assert not stale, (f"notebooks/ is out of date for {stale}: run `python -m autograder.release` "
+    assert not stale, (f"notebooks/ is out of date for {stale}: run `python -m autograder.grader.release` "
                        "and commit the result")
 
 

@@ -7,7 +7,7 @@ solution cell and require that the notebook's test cells take points away.
 import importlib
 from dataclasses import dataclass
 
-from autograder import notebooks
+from autograder.grader import notebooks
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,5 @@
 """Build student submissions of notebook 01 from the release: wrong answers, tampering, exits."""
-from autograder import notebooks
+from autograder.grader import notebooks
 
 # Wrong implementations that return arrays of the right shape and dtype: a naive checker that a
 # student cell can switch off would accept them.

@@ -6,7 +6,7 @@ layout (``<student>/01_convolution/...``) and returns ``{student: Expected}``.
 import json
 from dataclasses import dataclass, field
 
-from autograder import notebooks
+from autograder.grader import notebooks
 from submissions import PATCH_LIBRARIES, WRONG_01, patched_in_cell, patched_inside_function
 
 ASSIGNMENT = "01_convolution"

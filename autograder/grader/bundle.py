@@ -1,26 +1,26 @@
 """Build the student bundle: what students get, and nothing an instructor keeps to themselves.
 
-    python -m autograder.bundle OUT            # a folder
-    python -m autograder.bundle OUT --zip      # and OUT.zip
+    python -m autograder.grader.bundle OUT            # a folder
+    python -m autograder.grader.bundle OUT --zip      # and OUT.zip
 
 The bundle holds the release notebooks, the student part of this package (checks, widgets, data
 loading), the data, the environment files and the set-up scripts. It leaves out the solutions,
-the tests and the instructor's modules (nbgrader configuration, release generation, grading).
+the tests and the package's grader-only folder ``autograder/grader/`` (instructors' tools,
+hidden checks and their oracles).
 """
 import argparse
 import shutil
 import sys
 from pathlib import Path
 
-from autograder.release import REPO_ROOT
+from autograder.grader.release import REPO_ROOT
 
 # Files copied as they are, relative to the repository.
 FILES = ("requirements.txt", "requirements-nodeps.txt", "environment.yml", "pyproject.toml",
          "scripts/setup.sh", "scripts/open_course.sh")
 FOLDERS = ("notebooks", "data")
-# Modules of the package that only instructors and maintainers use.
-INSTRUCTOR_MODULES = ("bench.py", "bundle.py", "classgrade.py", "course_config.py", "grading.py",
-                      "im2col_timing.py", "notebooks.py", "release.py")
+# The package's grader-only folder: instructors' tools, hidden checks and their oracles.
+GRADER_PACKAGE = "grader"
 IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", ".ipynb_checkpoints", "*.egg-info")
 
 STUDENT_README = """# Convolutional neural networks: the course notebooks
@@ -48,7 +48,7 @@ def build(out, repo_root=REPO_ROOT):
         if (repo_root / name).is_dir():
             shutil.copytree(repo_root / name, out / name, ignore=IGNORED)
     shutil.copytree(repo_root / "autograder", out / "autograder",
-                    ignore=shutil.ignore_patterns(*INSTRUCTOR_MODULES, "__pycache__", "*.pyc"))
+                    ignore=shutil.ignore_patterns(GRADER_PACKAGE, "__pycache__", "*.pyc"))
     (out / "README.md").write_text(STUDENT_README)
     return out
 

@@ -1,6 +1,6 @@
 """Grade a whole class with nbgrader: one command, every notebook of every student.
 
-    python -m autograder.classgrade SUBMISSIONS --out RESULTS [--jobs 2] [--cell-timeout 60]
+    python -m autograder.grader.classgrade SUBMISSIONS --out RESULTS [--jobs 2] [--cell-timeout 60]
 
 ``SUBMISSIONS`` is either nbgrader's layout, ``<student>/<assignment>/<assignment>.ipynb``, or, for
 LMS exports, ``<assignment>/*.zip`` archives collected with nbgrader's ``zip_collect`` (file names
@@ -32,7 +32,7 @@ from pathlib import Path
 
 import nbformat
 
-from autograder import release
+from autograder.grader import release
 
 # nbgrader matches it against the extracted file's whole path.
 DEFAULT_ZIP_REGEXP = r".*/(?P<student_id>[A-Za-z0-9]+)_(?P<file_id>\w+\.ipynb)$"
@@ -128,7 +128,7 @@ class Worker:
     @classmethod
     def get(cls, scratch, cell_timeout):
         if cls.course is None:
-            from autograder.grading import Course
+            from autograder.grader.grading import Course
             root = Path(tempfile.mkdtemp(prefix="worker-", dir=scratch))
             cls.course = Course(root, release.REPO_ROOT / "solutions",
                                 overrides={"Execute": {"timeout": cell_timeout}})

@@ -5,7 +5,7 @@ from pathlib import Path
 
 from nbgrader.api import MissingEntry
 
-from autograder.release import nbgrader_api
+from autograder.grader.release import nbgrader_api
 
 
 @dataclass

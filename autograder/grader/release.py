@@ -1,11 +1,11 @@
 """Generate the student release ``notebooks/`` from ``solutions/`` with nbgrader.
 
-    python -m autograder.release                   # regenerate notebooks/ for every assignment
-    python -m autograder.release 01_convolution    # regenerate one assignment
-    python -m autograder.release --check           # exit 1 if notebooks/ is out of date
+    python -m autograder.grader.release                   # regenerate notebooks/ for every assignment
+    python -m autograder.grader.release 01_convolution    # regenerate one assignment
+    python -m autograder.grader.release --check           # exit 1 if notebooks/ is out of date
 
 nbgrader runs in a temporary course directory (its gradebook never lands in the repository), with
-the course's own configuration (``autograder.course_config``).
+the course's own configuration (``autograder.grader.course_config``).
 """
 import argparse
 import os
@@ -16,9 +16,9 @@ from pathlib import Path
 
 import nbformat
 
-from autograder.course_config import RELEASE_DIRECTORY, SOURCE_DIRECTORY, configure
+from autograder.grader.course_config import RELEASE_DIRECTORY, SOURCE_DIRECTORY, configure
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def assignments(repo_root=REPO_ROOT):

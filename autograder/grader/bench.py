@@ -1,12 +1,12 @@
 """Measure the course against its budgets (COURSE.md) and write the table into the README.
 
-    python -m autograder.bench                 # everything, README updated
-    python -m autograder.bench --only im2col   # one part, printed only: notebooks, autograde,
+    python -m autograder.grader.bench                 # everything, README updated
+    python -m autograder.grader.bench --only im2col   # one part, printed only: notebooks, autograde,
                                                # class, widgets, im2col
 
 Parts: each solution notebook executed headless (wall time, peak memory of its kernel); the
 autograde of one student's whole course; a class of 30 synthetic students (solutions, blank
-releases and mutants) through ``autograder.classgrade``; the redraw latency of every widget
+releases and mutants) through ``autograder.grader.classgrade``; the redraw latency of every widget
 (callback time of one control change); the reference ``conv2d_im2col`` against PyTorch's CPU
 ``conv2d``. Timings are medians of repeats where repeats are cheap. Instructor-side: it reads
 the reference solutions from ``solutions/``.
@@ -23,7 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from autograder import notebooks, release
+from autograder.grader import notebooks, release
 
 REPO = release.REPO_ROOT
 README = REPO / "README.md"
@@ -79,7 +79,7 @@ def notebook_times():
 
 def autograde_one_student():
     """Seconds to autograde one student's whole course (the reference solutions)."""
-    from autograder.grading import Course
+    from autograder.grader.grading import Course
 
     with tempfile.TemporaryDirectory() as root:
         course = Course(root, REPO / "solutions")
@@ -124,8 +124,8 @@ def synthetic_class(folder, size=30):
 
 
 def grade_class_time(size=30):
-    """Seconds for ``autograder.classgrade`` to grade ``size`` synthetic students, all notebooks."""
-    from autograder import classgrade
+    """Seconds for ``autograder.grader.classgrade`` to grade ``size`` synthetic students, all notebooks."""
+    from autograder.grader import classgrade
 
     with tempfile.TemporaryDirectory() as folder:
         synthetic_class(Path(folder) / "submissions", size)
@@ -183,7 +183,7 @@ def _values(control):
 
 
 def im2col_against_torch():
-    """The measurements of ``autograder.im2col_timing``, run where OpenBLAS picks its own kernel.
+    """The measurements of ``autograder.grader.im2col_timing``, run where OpenBLAS picks its own kernel.
 
     Some machines set ``OPENBLAS_CORETYPE`` (with ``OPENBLAS_L2_SIZE``) to work around old
     OpenBLAS builds; that pins NumPy to older kernels while PyTorch's oneDNN still reads the
@@ -191,7 +191,7 @@ def im2col_against_torch():
     """
     env = {name: value for name, value in _env().items()
            if name not in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")}
-    out = subprocess.run([sys.executable, "-m", "autograder.im2col_timing"], check=True,
+    out = subprocess.run([sys.executable, "-m", "autograder.grader.im2col_timing"], check=True,
                          capture_output=True, text=True, env=env, cwd=REPO)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -257,7 +257,7 @@ def main(argv=None):
     # A partial run never replaces the README's table.
     args = parser.parse_args(argv)
     parts = {name: PARTS[name]() for name in (args.only or PARTS)}
-    text = (f"Measured {time.strftime('%Y-%m-%d')} by `python -m autograder.bench` on "
+    text = (f"Measured {time.strftime('%Y-%m-%d')} by `python -m autograder.grader.bench` on "
             f"{machine()}.\n\n{table(parts)}")
     print(text)
     if not (args.no_readme or args.only):

@@ -1,6 +1,6 @@
 """Time the reference ``conv2d_im2col`` against PyTorch's CPU ``conv2d`` (the im2col row of the bench).
 
-    python -m autograder.im2col_timing     # prints one JSON object
+    python -m autograder.grader.im2col_timing     # prints one JSON object
 
 Layer of COURSE.md's budget: N=32, C_in=16, C_out=32, 32x32 input, 3x3 kernel, padding 1. Three
 candidates, timed in alternating rounds: the reference, PyTorch's ``conv2d`` as a user calls it
@@ -8,14 +8,14 @@ candidates, timed in alternating rounds: the reference, PyTorch's ``conv2d`` as 
 own im2col and BLAS product).
 Reported: medians in seconds per dtype, and the kernel that OpenBLAS chose for NumPy.
 
-``autograder.bench`` runs this module in a child process without ``OPENBLAS_CORETYPE`` and
+``autograder.grader.bench`` runs this module in a child process without ``OPENBLAS_CORETYPE`` and
 ``OPENBLAS_L2_SIZE``, so that OpenBLAS picks its kernels from the processor as PyTorch does.
 """
 import json
 import statistics
 import time
 
-from autograder import notebooks, release
+from autograder.grader import notebooks, release
 
 SOURCE = release.REPO_ROOT / "solutions" / "01_convolution" / "01_convolution.ipynb"
 SHAPES = {"x": (32, 16, 32, 32), "w": (32, 16, 3, 3)}
