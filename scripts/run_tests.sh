@@ -1,8 +1,14 @@
 #!/usr/bin/env bash
-# Set up the environment (first run only) and run the whole test suite.
+# Set up the environment and the test tools (first run only) and run the whole test suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+# The test tools (pytest, pytest-xdist, Playwright), which students never install.
+stamp=.venv/.requirements-dev-installed
+if ! { [ -f "$stamp" ] && cat requirements.txt requirements-dev.txt | cmp -s - "$stamp"; }; then
+  .venv/bin/python -m pip install --quiet -r requirements-dev.txt
+  cat requirements.txt requirements-dev.txt > "$stamp"
+fi
 # The browser tests drive Debian's Chromium (never a downloaded browser).
 if [ ! -x /usr/bin/chromium ]; then
   if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then

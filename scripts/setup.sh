@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Create .venv (Python 3.11) with the pinned dependencies and the autograder package installed.
+# Create .venv (Python 3.11) with the course's pinned dependencies (requirements.txt, what students
+# need) and the autograder package installed; scripts/run_tests.sh adds the test tools.
 # Safe to re-run: an up-to-date environment is left as it is.
 set -euo pipefail
 cd "$(dirname "$0")/.."

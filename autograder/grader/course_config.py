@@ -23,6 +23,8 @@ from nbgrader.preprocessors import (
 from nbgrader.preprocessors import GetGrades
 from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
 
+from autograder.grader import feedback, lockedcells
+
 COURSE_ID = "cnn-course"
 SOURCE_DIRECTORY = "solutions"
 RELEASE_DIRECTORY = "notebooks"
@@ -69,6 +71,15 @@ def configure(c, root):
     c.Execute.shutdown_kernel = "immediate"
     # A resubmission that deleted a test cell gets it back and graded.
     c.OverwriteCells.add_missing_cells = True
-    # Feedback shows that hidden tests exist, not their source.
-    c.GenerateFeedback.preprocessors = [GetGrades, ClearHiddenTests, CSSHTMLHeaderPreprocessor]
+    # Locked cells are restored as nbgrader does; only a student's edit is reported.
+    c.Autograde.sanitize_preprocessors = lockedcells.SANITIZE_PREPROCESSORS
+    # Feedback shows that hidden tests exist, not their source; its outputs name no folder of
+    # the instructor's machine and its formulas are MathML, so the page works offline (no
+    # MathJax from a CDN: TEMPLATE_BASEDIRS). Preprocessors that rewrite outputs go before
+    # StripInstructorPaths.
+    c.GenerateFeedback.preprocessors = [
+        GetGrades, ClearHiddenTests,
+        feedback.StripInstructorPaths, feedback.MathToMathML, CSSHTMLHeaderPreprocessor,
+    ]
+    c.GenerateFeedback.HTMLExporter.extra_template_basedirs = feedback.TEMPLATE_BASEDIRS
     return c
