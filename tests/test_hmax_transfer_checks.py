@@ -4,6 +4,7 @@ The references are the solution cells of the source notebook; the wrong implemen
 them to make the plausible mistakes the checks must name. The oracles are cross-checked against
 SciPy and plain loops written here.
 """
+import io
 import math
 import time
 
@@ -13,11 +14,13 @@ import pytest
 import scipy.ndimage
 import skimage.filters
 import torch
+from PIL import Image
 from torch import nn
 
 from autograder import hmax_transfer as checks
 from autograder.grader import notebooks
 from autograder.checking import CheckFailure
+from autograder.data import IMAGE_NAMES
 from autograder.models import MnistCNN
 from autograder.widgets import hmax as widget
 
@@ -391,6 +394,31 @@ def test_vertical_kernel_prefers_vertical_stripes():
     vertical = widget.s1_response(stripes, widget.gabor(11, 6.0, 0.0, 2.5, 0.5, 0.0))
     horizontal = widget.s1_response(stripes, widget.gabor(11, 6.0, 90.0, 2.5, 0.5, 0.0))
     assert vertical[20:44, 20:44].mean() > 3 * horizontal[20:44, 20:44].mean()
+
+
+def _luminance(png):
+    """Mean of R, G and B of a PNG's pixels, float (H, W) in 0..255."""
+    return np.asarray(Image.open(io.BytesIO(png)).convert("RGB"), dtype=float).mean(axis=2)
+
+
+@pytest.mark.parametrize("name", IMAGE_NAMES)
+def test_every_panel_shows_its_content_at_the_defaults(name):
+    explorer = widget.gabor_explorer()
+    explorer.controls["image"].value = name
+    image, kernel, response = (_luminance(bytes(explorer.panels[panel].value))
+                               for panel in ("image", "kernel", "response"))
+    assert image.std() > 10 and kernel.std() > 10
+    # the response spans its colour map: not almost black (the panel drawn on [0, 1] was)
+    assert response.mean() > 20 and np.percentile(response, 99.5) > 200
+    assert "99th percentile" in explorer.summary.value
+
+
+def test_response_colours_run_from_zero_to_the_99th_percentile():
+    result = widget.render("brick", 15, 6.0, 0.0, 3.0, 0.5, 0.0, image_size=64)
+    top = np.percentile(result["response"], 99)
+    assert widget.display_top(result["response"]) == pytest.approx(top)
+    assert f"to {top:.3f} (white" in result["text"]
+    assert widget.display_top(np.zeros((5, 5))) == 1.0  # a blank response stays black
 
 
 def test_render_is_fast():
