@@ -1,7 +1,9 @@
-"""The student bundle holds what students need and no solution or hidden test."""
+"""The student bundle holds what students need and no solution, hidden test or instructor path."""
 import os
 import subprocess
 import sys
+import zipfile
+from pathlib import Path
 
 import pytest
 
@@ -55,6 +57,33 @@ def test_bundle_has_the_release_package_data_and_setup(built, repo):
         assert (built / name).exists(), name
 
 
+def test_bundle_carries_the_licences(built):
+    assert "MIT License" in (built / "LICENSE").read_text()
+    assert "Creative Commons Attribution 4.0" in (built / "LICENSE-CONTENT").read_text()
+    assert "Attribution-ShareAlike 3.0" in (built / "data" / "LICENSE-CC-BY-SA-3.0").read_text()
+    assert "LICENSE-CC-BY-SA-3.0" in (built / "data" / "README.md").read_text()
+    readme = (built / "README.md").read_text()
+    assert "LICENSE" in readme and "LICENSE-CONTENT" in readme
+
+
+def test_students_get_no_test_tools(built):
+    assert not (built / "requirements-dev.txt").exists()
+    wanted = (built / "requirements.txt").read_text() + (built / "environment.yml").read_text()
+    for tool in ("pytest", "playwright"):
+        assert tool not in wanted, tool
+
+
+def test_no_instructor_path_is_in_the_bundle(built, repo):
+    folders = {str(repo), str(repo.resolve()), sys.prefix, os.path.expanduser("~")}
+    found = []
+    for path in built.rglob("*"):
+        if path.is_file():
+            data = path.read_bytes()
+            found += [f"{path.relative_to(built)}: {folder}" for folder in folders
+                      if folder.encode() in data]
+    assert not found, found
+
+
 def test_bundle_has_no_solutions_tests_or_instructor_modules(built):
     assert not (built / "solutions").exists() and not (built / "tests").exists()
     assert not (built / "nbgrader_config.py").exists()
@@ -94,3 +123,41 @@ def test_the_bundled_package_imports_without_instructor_modules(built):
     outside = {name: path for name, path in imported.items()
                if path != "None" and not path.startswith(str(built))}
     assert not outside, f"modules imported from outside the bundle: {outside}"
+
+
+def _bundle_command(out, *options):
+    return subprocess.run([sys.executable, "-m", "autograder.grader.bundle", str(out), *options],
+                          capture_output=True, text=True, cwd=Path(__file__).resolve().parents[1])
+
+
+def test_a_folder_the_command_did_not_write_is_refused_and_kept(tmp_path):
+    out = tmp_path / "course"
+    out.mkdir()
+    (out / "syllabus.txt").write_text("week 1: convolution")
+    result = _bundle_command(out, "--zip")
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "not empty" in result.stderr
+    assert [p.name for p in out.iterdir()] == ["syllabus.txt"]
+    assert (out / "syllabus.txt").read_text() == "week 1: convolution"
+    assert not (tmp_path / "course.zip").exists()
+
+
+def test_the_repository_and_its_parents_are_refused(repo):
+    for target in (repo, repo.parent, repo / "notebooks", repo / "data" / "bundle"):
+        with pytest.raises(bundle.BundleError):
+            bundle.check_target(target, repo)
+
+
+def test_an_earlier_bundle_is_replaced_and_the_zip_has_one_top_level_folder(tmp_path):
+    out = tmp_path / "cnn-course"
+    out.mkdir()  # an empty folder is accepted
+    assert _bundle_command(out).returncode == 0
+    (out / "notebooks" / "stale.ipynb").write_text("{}")
+    result = _bundle_command(out, "--zip")
+    assert result.returncode == 0, result.stderr
+    assert not (out / "notebooks" / "stale.ipynb").exists()
+    with zipfile.ZipFile(tmp_path / "cnn-course.zip") as archive:
+        names = archive.namelist()
+    assert names and all(name.startswith("cnn-course/") for name in names)
+    assert "cnn-course/notebooks/01_convolution/01_convolution.ipynb" in names
+    assert not any(name.endswith(bundle.MARKER) for name in names)
