@@ -7,7 +7,10 @@ from traitlets.config.loader import PyFileConfigLoader
 
 def _pins(lines):
     return sorted(line.strip() for line in lines
-                  if line.strip() and not line.strip().startswith(("#", "-e")))
+                  if line.strip() and not line.strip().startswith(("#", "-e", "-r")))
+
+
+TEST_TOOLS = {"pytest", "pytest-xdist", "playwright"}
 
 
 def test_environment_yml_lists_the_pinned_requirements(repo):
@@ -18,6 +21,18 @@ def test_environment_yml_lists_the_pinned_requirements(repo):
     assert _pins(pip_section) == requirements
     assert all(re.fullmatch(r"[A-Za-z0-9_.\-]+==[0-9][A-Za-z0-9.]*", pin) for pin in requirements)
     assert {"torch==2.14.1", "torchvision==0.29.1", "nbgrader==0.9.6"} <= set(requirements)
+
+
+def test_students_install_no_test_tools_and_the_tests_install_them(repo):
+    student = {pin.split("==")[0] for pin in _pins((repo / "requirements.txt").read_text().splitlines())}
+    dev_lines = (repo / "requirements-dev.txt").read_text().splitlines()
+    dev = {pin.split("==")[0] for pin in _pins(dev_lines)}
+    assert not student & TEST_TOOLS
+    assert dev == TEST_TOOLS
+    assert "-r requirements.txt" in dev_lines
+    assert all(re.fullmatch(r"[A-Za-z0-9_.\-]+==[0-9][A-Za-z0-9.]*", pin) for pin in _pins(dev_lines))
+    assert "pip install --quiet -r requirements-dev.txt" in (repo / "scripts" / "run_tests.sh").read_text()
+    assert "requirements-dev" not in (repo / "scripts" / "setup.sh").read_text()
 
 
 def test_no_deps_requirements_are_pinned_and_named_in_environment_yml(repo):
