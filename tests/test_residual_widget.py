@@ -115,8 +115,10 @@ def test_lag1_correlation_is_pearson_of_neighbours():
 def test_the_widget_shows_the_notebooks_findings():
     vanishing = widget.gradient_norms(50, "plain", "none")
     assert vanishing[0] / vanishing[-1] < 1e-10
-    growing = widget.gradient_norms(50, "residual", "none")
-    assert growing[0] / growing[-1] > 1
+    for normalisation in widget.NORMALISATIONS:  # unscaled residual blocks: it grows towards the input
+        for depth in range(2, widget.MAX_DEPTH + 1):
+            growing = widget.gradient_norms(depth, "residual", normalisation)
+            assert growing[0] / growing[-1] > 1, (normalisation, depth)
     shattered = widget.render(50, "plain", "batch norm")["correlation"]
     kept = widget.render(50, "residual", "batch norm")["correlation"]
     assert abs(shattered) < 0.2 < 0.4 < kept
