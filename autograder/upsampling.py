@@ -35,6 +35,13 @@ LIBRARY_BILINEAR = (F.interpolate, F.upsample, F.upsample_bilinear, scipy.ndimag
 
 KERNEL_FLIPPED = ("the kernel is flipped: a transposed convolution scatters the kernel as it is, "
                   "y[i*S + m] += x[i] * k[m] (PyTorch does not flip)")
+OUTPUT_PADDING_TOP_LEFT = (
+    "output_padding is put at the top/left: its extra rows go at the bottom and its extra columns "
+    "on the right (the output is rows P .. P + H_out - 1 of the full output, zero past its end)")
+OUTPUT_PADDING_AFTER_CROP = (
+    "output_padding appends zeros after the padding is cropped: append them to the full output "
+    "before the crop, so that the extra rows at the bottom (columns on the right) keep the full "
+    "output's values there")
 
 
 def _rng(seed):
@@ -186,12 +193,18 @@ def _mistakes_conv_transpose2d(x, w, b=None, stride=1, padding=0, output_padding
                       oracle_conv_transpose2d(x, w, b, stride, 0, output_padding)))
     if oh or ow:
         full = oracle_conv_transpose2d(x, w, None, stride, 0, 0)
-        full = np.pad(full, ((0, 0), (0, 0), (oh, 0), (ow, 0)))
-        cropped = full[:, :, ph:full.shape[2] - ph, pw:full.shape[3] - pw]
-        if b is not None:
-            cropped = cropped + b[None, :, None, None]
-        found.append(("output_padding is added at the top/left: it adds rows at the bottom and "
-                      "columns at the right", cropped))
+        bias = 0.0 if b is None else b[None, :, None, None]
+        before, after = ((0, 0), (0, 0), (oh, 0), (ow, 0)), ((0, 0), (0, 0), (0, oh), (0, ow))
+
+        def crop(array):
+            return array[:, :, ph:array.shape[2] - ph, pw:array.shape[3] - pw]
+
+        placements = [(OUTPUT_PADDING_TOP_LEFT, crop(np.pad(full, before)) + bias),
+                      (OUTPUT_PADDING_AFTER_CROP, np.pad(crop(full), after) + bias),
+                      (OUTPUT_PADDING_TOP_LEFT, np.pad(crop(full), before) + bias)]
+        for _, wrong in placements:  # rows of zeros in the full output can make two of them equal
+            causes = dict.fromkeys(cause for cause, other in placements if np.array_equal(other, wrong))
+            found.append(("; or ".join(causes), wrong))
     if w.shape[0] == w.shape[1]:
         found.append(("the weights are read as (C_out, C_in, K_h, K_w): PyTorch's transposed "
                       "convolution stores them as (C_in, C_out, K_h, K_w)",

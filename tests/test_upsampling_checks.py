@@ -3,6 +3,8 @@
 The references below are written independently of the oracles (plain NumPy loops); wrong
 implementations must fail with the likely mistake named.
 """
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -10,6 +12,10 @@ import torch.nn.functional as F
 
 from autograder import upsampling
 from autograder.checking import CheckFailure
+from autograder.grader import notebooks
+from mutants import nb06
+
+SOURCE = "solutions/06_upsampling/06_upsampling.ipynb"
 
 
 # ----------------------------------------------------------------------------- references
@@ -191,15 +197,73 @@ def test_conv_transpose2d_mistakes_are_named(wrong, cause):
         upsampling.check_conv_transpose2d(wrong, seed=615, n_cases=30, strided=True)
 
 
-def test_output_padding_on_the_wrong_side_is_named():
-    def top_left(x, w, b=None, stride=1, padding=0, output_padding=0):
+def _output_padding_placed(before_crop, side):
+    """A transposed convolution whose output_padding adds zeros on ``side`` ("top/left" or
+    "bottom/right"), before or after the padding is cropped."""
+    def wrong(x, w, b=None, stride=1, padding=0, output_padding=0):
         (oh, ow), (ph, pw) = _pair(output_padding), _pair(padding)
-        full = np.pad(transpose2d(x, w, None, stride), ((0, 0), (0, 0), (oh, 0), (ow, 0)))
-        y = full[:, :, ph:full.shape[2] - ph, pw:full.shape[3] - pw]
+        extra = ((0, 0), (0, 0), (oh, 0), (ow, 0)) if side == "top/left" else ((0, 0), (0, 0), (0, oh), (0, ow))
+        y = transpose2d(x, w, None, stride)
+        if before_crop:
+            y = np.pad(y, extra)
+        y = y[:, :, ph:y.shape[2] - ph, pw:y.shape[3] - pw]
+        if not before_crop:
+            y = np.pad(y, extra)
         return y if b is None else y + b[None, :, None, None]
+    return wrong
 
-    with pytest.raises(CheckFailure, match="top/left"):
-        upsampling.check_conv_transpose2d(top_left, seed=615, n_cases=30, strided=True)
+
+@pytest.mark.parametrize("before_crop, side, cause", [
+    (True, "top/left", upsampling.OUTPUT_PADDING_TOP_LEFT),
+    (False, "top/left", upsampling.OUTPUT_PADDING_TOP_LEFT),
+    (False, "bottom/right", upsampling.OUTPUT_PADDING_AFTER_CROP),
+])
+def test_output_padding_in_the_wrong_place_is_named(before_crop, side, cause):
+    with pytest.raises(CheckFailure, match=re.escape(cause)):
+        upsampling.check_conv_transpose2d(_output_padding_placed(before_crop, side), seed=615,
+                                          n_cases=30, strided=True)
+
+
+def test_output_padding_description_is_pytorchs():
+    """The output is rows/columns P .. P + H_out - 1 of the full output, zero past its end, i.e.
+    zeros appended at the bottom/right before the crop; the wrong placements differ from PyTorch."""
+    right = _output_padding_placed(True, "bottom/right")
+    wrong_placements, differ = [(False, "bottom/right"), (True, "top/left"), (False, "top/left")], set()
+    for case in upsampling.cases_conv_transpose2d(615, 30, strided=True):
+        expected = upsampling.oracle_conv_transpose2d(*case.args, **case.kwargs)
+        np.testing.assert_allclose(right(*case.args, **case.kwargs), expected, atol=1e-12)
+        ph, pw = _pair(case.kwargs["padding"])
+        full = transpose2d(*case.args, stride=case.kwargs["stride"])
+        rows, columns = expected.shape[2:]
+        past_end = np.zeros(full.shape[:2] + (ph + rows, pw + columns))
+        past_end[:, :, :full.shape[2], :full.shape[3]] = full[:, :, :ph + rows, :pw + columns]
+        bias = 0.0 if case.kwargs["b"] is None else case.kwargs["b"][None, :, None, None]
+        np.testing.assert_allclose(past_end[:, :, ph:, pw:] + bias, expected, atol=1e-12)
+        for placement in wrong_placements:
+            if not np.allclose(_output_padding_placed(*placement)(*case.args, **case.kwargs), expected):
+                differ.add(placement)
+    assert differ == set(wrong_placements)
+
+
+@pytest.mark.parametrize("description, cause", [
+    ("output_padding on the wrong side (top/left)", upsampling.OUTPUT_PADDING_TOP_LEFT),
+    ("output_padding as zeros appended after the crop", upsampling.OUTPUT_PADDING_AFTER_CROP),
+])
+def test_output_padding_mutants_fail_visible_and_hidden_checks_with_their_cause(repo, description, cause):
+    """The notebook's visible small cases and the hidden random check both name the mistake."""
+    nb = notebooks.read(repo / SOURCE)
+    mutant = next(m for m in nb06.MUTANTS if m.description == description)
+    sources = notebooks.solution_sources(nb)
+    sources[mutant.cell] = mutant.apply(sources[mutant.cell])
+    namespace = {"np": np}
+    for source in sources.values():
+        exec(source, namespace)
+    test_cell = next(c for c in nb.cells if notebooks.grade_id(c) == "conv_transpose2d_small_cases")
+    visible = test_cell.source.split("### BEGIN HIDDEN TESTS")[0]
+    with pytest.raises(CheckFailure, match=re.escape(cause)):
+        exec(visible, dict(namespace))
+    with pytest.raises(CheckFailure, match=re.escape(cause)):
+        upsampling.check_conv_transpose2d(namespace["conv_transpose2d"], seed=615, n_cases=30, strided=True)
 
 
 def test_transpose_check_reports_the_configuration():

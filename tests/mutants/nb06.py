@@ -60,6 +60,11 @@ MUTANTS = [
            "y = full[:, :, 2 * ph:, 2 * pw:]"),
     Mutant("conv_transpose2d", CT2, "output_padding on the wrong side (top/left)",
            "(0, oph), (0, opw)", "(oph, 0), (opw, 0)"),
+    Mutant("conv_transpose2d", CT2, "output_padding as zeros appended after the crop",
+           "full = np.pad(full, ((0, 0), (0, 0), (0, oph), (0, opw)))\n"
+           "    y = full[:, :, ph:full.shape[2] - ph, pw:full.shape[3] - pw]",
+           "y = full[:, :, ph:full.shape[2] - ph, pw:full.shape[3] - pw]\n"
+           "    y = np.pad(y, ((0, 0), (0, 0), (0, oph), (0, opw)))"),
     Mutant("conv_transpose2d", CT2, "bias ignored",
            "y = y + b[None, :, None, None]", "y = y + 0"),
     Mutant("conv_transpose2d", CT2, "weights read as (C_out, C_in, K_h, K_w)",
