@@ -2,17 +2,23 @@
 
 A failing check raises ``CheckFailure`` (an ``AssertionError``) whose message names the call, what
 differs (type, shape, dtype, first mismatching index and values) and, where one is recognisable,
-the likely mistake. Student functions get copies of the inputs; comparisons use only numpy's
-C-level array operations on exact ``numpy.ndarray`` objects, so a student cell that replaced
-``numpy.allclose`` or ``numpy.testing`` cannot change a verdict.
+the likely mistake. Student functions get copies of the inputs.
+
+The same checks run in two places. In a student's own kernel (JupyterLab), the student's function
+is an ordinary function and the watches of ``autograder.guards`` run around it. Under grading, the
+checks run in the grader's process and the function is a proxy to the student's kernel
+(``__course_invoke__``), where the same watches run; see ``autograder.wire``.
+
+Randomised checks take ``seed=None`` from hidden tests: :func:`make_rng` then draws from the
+grading run's seed (set by the grader and recorded with the grade), so hidden cases differ from
+one grading run to the next and a grade can still be reproduced.
 """
 import copy
-import functools
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from autograder import guards, sandbox
+from autograder import guards
 
 _deepcopy = copy.deepcopy
 _ndarray = np.ndarray
@@ -21,41 +27,151 @@ _isnan = np.isnan
 _argwhere = np.argwhere
 _count = np.count_nonzero
 
+_STATE = {"seed": None, "draws": 0, "comparisons": 0}
+
 
 class CheckFailure(AssertionError):
     """A check failed; the message says what differs and, if recognisable, why."""
 
 
-def restoring(function, restore=sandbox.restore):
-    """Run ``function`` with the protected modules restored before and after it.
+def set_grading_seed(seed):
+    """Start the hidden tests' random stream of a grading run (``None``: no grading run)."""
+    _STATE["seed"], _STATE["draws"] = seed, 0
 
-    ``restore`` is bound here, in a closure: a student function that replaces this module's
-    attributes while it runs cannot switch it off.
+
+def make_rng(seed=None):
+    """A NumPy generator: from ``seed`` if given, else the next one of the grading run's stream.
+
+    Outside a grading run (a student's own kernel), ``seed=None`` gives fresh entropy.
     """
-    @functools.wraps(function)
-    def wrapper(*args, **kwargs):
-        restore()
-        try:
-            return function(*args, **kwargs)
-        finally:
-            restore()
-    return wrapper
+    if seed is not None:
+        return np.random.default_rng(seed)
+    if _STATE["seed"] is None:
+        return np.random.default_rng()
+    _STATE["draws"] += 1
+    return np.random.default_rng([_STATE["seed"], _STATE["draws"]])
 
 
-def _make_invoke(restore=sandbox.restore):
-    def invoke(fn, args, kwargs, watch):
-        """``(result, None)`` or ``(None, exception)``; protected modules restored after."""
-        try:
-            with watch:
-                return fn(*args, **kwargs), None
-        except Exception as error:
-            return None, error
-        finally:
-            restore()
-    return invoke
+def reset_counts():
+    """Start counting the comparisons a test cell makes (for its "passed" line)."""
+    _STATE["comparisons"] = 0
 
 
-_invoke = _make_invoke()
+def counts():
+    """How many comparisons passed since :func:`reset_counts`."""
+    return _STATE["comparisons"]
+
+
+def _passed():
+    _STATE["comparisons"] += 1
+
+
+def not_implemented_message(name):
+    """What a student sees for a function that still raises ``NotImplementedError``."""
+    return (f"{name} is not implemented yet: replace `raise NotImplementedError()` in its cell "
+            "with your code, then run that cell again.")
+
+
+def describe_type(value):
+    """``module.name`` of a value's type (for a proxy, of the object in the student's kernel)."""
+    remote = getattr(type(value), "__course_type__", None)
+    if remote is not None:
+        return value.__course_type__
+    return f"{type(value).__module__}.{type(value).__name__}"
+
+
+def student_frames(error):
+    """The lines of the student's own code an exception passed through, innermost last."""
+    frames = getattr(error, "frames", None)
+    if frames is not None:
+        return list(frames)
+    import traceback
+
+    return [f"in {f.name}, line {f.lineno}: {(f.line or '').strip()}"
+            for f in traceback.extract_tb(error.__traceback__) if guards.is_student_code(f.filename)][-4:]
+
+
+def is_instance(value, cls):
+    """``isinstance`` that also works for the student's objects seen from the grader."""
+    bases = getattr(type(value), "__course_bases__", None)
+    if bases is not None:
+        return (not value.__course_is_class__
+                and f"{cls.__module__}.{cls.__qualname__}" in value.__course_bases__)
+    return isinstance(value, cls)
+
+
+def output_and_gradients(fn, inputs, upstream, with_parameters=False):
+    """Run ``fn(*inputs)`` and backpropagate ``upstream`` through it with autograd.
+
+    Returns ``(output, input gradients, parameter gradients)``: detached tensors, one gradient
+    per floating-point input tensor (``None`` for the others), and, if ``with_parameters``, a dict
+    of the gradients of ``fn``'s named parameters. Runs where ``fn`` lives (see ``HELPERS``).
+    """
+    import torch
+
+    inputs = [t.detach().clone().requires_grad_(True)
+              if isinstance(t, torch.Tensor) and t.is_floating_point() else t for t in inputs]
+    params = dict(fn.named_parameters()) if with_parameters else {}
+    out = fn(*inputs)
+    wanted = [t for t in inputs if isinstance(t, torch.Tensor) and t.requires_grad]
+    found = torch.autograd.grad((out * upstream).sum(), wanted + list(params.values()),
+                                allow_unused=True)
+    grads = iter(found)
+    input_grads = [next(grads) if isinstance(t, torch.Tensor) and t.requires_grad else None
+                   for t in inputs]
+    return out.detach(), input_grads, {name: next(grads) for name in params}
+
+
+HELPERS = {"output_and_gradients": output_and_gradients}
+
+
+def _invoke(fn, args, kwargs, forbidden, helper=None):
+    """``(result, error, forbidden functions called)``; the call runs where ``fn`` lives.
+
+    ``helper``: the name of a function of ``HELPERS`` to run on ``fn`` instead of calling it.
+    """
+    remote = getattr(type(fn), "__course_invoke__", None)
+    try:
+        if remote is not None:
+            located = [path for function in forbidden for path in guards.locate(function)]
+            result, called, _ = remote(fn, args, kwargs, forbidden=located, helper=helper)
+            return result, None, called
+        target = fn if helper is None else (lambda *a, **k: HELPERS[helper](fn, *a, **k))
+        watch = guards.forbidden_calls(forbidden)
+        with watch:
+            result = target(*args, **kwargs)
+        return result, None, watch.called
+    except Exception as error:
+        return None, error, []
+
+
+def call_each(fn, calls, *, name=None, forbidden=()):
+    """``fn`` on each ``(args, kwargs)`` of ``calls``: a list of ``(result, None)`` or ``(None, error)``.
+
+    One watch (and, under grading, one round trip) for all of them. A stub raising
+    ``NotImplementedError`` or a forbidden call fails the check at once.
+    """
+    name = name or getattr(fn, "__name__", "the function")
+    calls = [(tuple(_deepcopy(args)), dict(_deepcopy(kwargs))) for args, kwargs in calls]
+    remote = getattr(type(fn), "__course_map__", None)
+    if remote is not None:
+        located = [path for function in forbidden for path in guards.locate(function)]
+        outcomes, called = remote(fn, calls, forbidden=located)
+    else:
+        outcomes, watch = [], guards.forbidden_calls(forbidden)
+        with watch:
+            for args, kwargs in calls:
+                try:
+                    outcomes.append((fn(*args, **kwargs), None))
+                except Exception as error:
+                    outcomes.append((None, error))
+        called = watch.called
+    if any(isinstance(error, NotImplementedError) for _, error in outcomes):
+        raise CheckFailure(not_implemented_message(name))
+    if called:
+        raise CheckFailure(f"{name} called {', '.join(called)}: this exercise asks you to implement "
+                           "it from scratch, without the library function it re-implements.")
+    return outcomes
 
 
 @dataclass
@@ -92,8 +208,7 @@ def difference(actual, expected, *, rtol=1e-6, atol=1e-9, check_dtype=True):
     where NaN is expected).
     """
     if type(actual) is not _ndarray:
-        return (f"returned {type(actual).__module__}.{type(actual).__name__}; "
-                "return a numpy.ndarray")
+        return f"returned {describe_type(actual)}; return a numpy.ndarray"
     if actual.shape != expected.shape:
         message = f"returned shape {actual.shape}, expected {expected.shape}"
         if len(actual.shape) == len(expected.shape):
@@ -116,7 +231,6 @@ def difference(actual, expected, *, rtol=1e-6, atol=1e-9, check_dtype=True):
             f"got {float(got[first])!r}, expected {float(want[first])!r}")
 
 
-@restoring
 def assert_close(actual, expected, *, what="the result", rtol=1e-6, atol=1e-9, likely=()):
     """Fail unless ``actual`` equals ``expected`` (array-like) to tolerance.
 
@@ -128,6 +242,7 @@ def assert_close(actual, expected, *, what="the result", rtol=1e-6, atol=1e-9, l
         actual = np.asarray(actual, dtype=np.float64)
     message = difference(actual, expected, rtol=rtol, atol=atol, check_dtype=False)
     if message is None:
+        _passed()
         return
     raise CheckFailure(f"{what}: {message}{_likely_cause(actual, likely, rtol, atol)}")
 
@@ -140,31 +255,28 @@ def _likely_cause(actual, likely, rtol, atol):
     return ""
 
 
-@restoring
-def call_student(fn, args, kwargs=None, *, name=None, forbidden=()):
+def call_student(fn, args, kwargs=None, *, name=None, forbidden=(), helper=None):
     """Call ``fn`` on copies of the inputs and return what it returned.
 
     Fails with a readable message if the function is not implemented yet, raises, modifies its
-    inputs, or calls one of the ``forbidden`` library functions.
+    inputs, or calls one of the ``forbidden`` library functions. ``helper`` names a function of
+    ``HELPERS`` to run on ``fn`` instead (e.g. ``"output_and_gradients"``).
     """
     kwargs = kwargs or {}
     name = name or getattr(fn, "__name__", "the function")
     given_args, given_kwargs = _deepcopy(args), _deepcopy(kwargs)
     call = describe_call(name, args, kwargs)
-    watch = guards.forbidden_calls(forbidden)
-    result, error = _invoke(fn, given_args, given_kwargs, watch)
+    result, error, called = _invoke(fn, given_args, given_kwargs, forbidden, helper)
     if isinstance(error, NotImplementedError):
-        raise CheckFailure(
-            f"{name} is not implemented yet: replace `raise NotImplementedError()` in its cell "
-            "with your code, then run that cell again."
-        ) from None
+        raise CheckFailure(not_implemented_message(name)) from None
     if isinstance(error, CheckFailure):
         raise error
     if error is not None:
-        raise CheckFailure(f"{call} raised {type(error).__name__}: {error}") from error
-    if watch.called:
+        where = "".join(f"\n  {line}" for line in student_frames(error))
+        raise CheckFailure(f"{call} raised {type(error).__name__}: {error}{where}") from error
+    if called:
         raise CheckFailure(
-            f"{call} called {', '.join(watch.called)}: this exercise asks you to implement it "
+            f"{call} called {', '.join(called)}: this exercise asks you to implement it "
             "from scratch, without the library function it re-implements."
         )
     for position, (before, after) in enumerate(zip(args, given_args)):
@@ -176,7 +288,6 @@ def call_student(fn, args, kwargs=None, *, name=None, forbidden=()):
     return result
 
 
-@restoring
 def check_against_oracle(fn, oracle, cases, *, name=None, rtol=1e-6, atol=1e-9, forbidden=(),
                          likely_mistakes=None, check_dtype=True):
     """Fail unless ``fn`` agrees with ``oracle`` on every ``Case`` in ``cases``.
@@ -195,9 +306,9 @@ def check_against_oracle(fn, oracle, cases, *, name=None, rtol=1e-6, atol=1e-9, 
                 f"{describe_call(name, case.args, case.kwargs)} {message}"
                 f"{_likely_cause(actual, likely, rtol, atol)}"
             )
+        _passed()
 
 
-@restoring
 def check_raises(fn, args, kwargs=None, *, exception=ValueError, reason, name=None):
     """Fail unless ``fn(*args, **kwargs)`` raises ``exception`` (a class or tuple of classes).
 
@@ -208,10 +319,11 @@ def check_raises(fn, args, kwargs=None, *, exception=ValueError, reason, name=No
     call = describe_call(name, args, kwargs)
     expected = exception if isinstance(exception, tuple) else (exception,)
     wanted = " or ".join(e.__name__ for e in expected)
-    _, error = _invoke(fn, _deepcopy(args), _deepcopy(kwargs), guards.forbidden_calls(()))
+    _, error, _ = _invoke(fn, _deepcopy(args), _deepcopy(kwargs), ())
     if isinstance(error, NotImplementedError):
-        raise CheckFailure(f"{name} is not implemented yet.") from None
+        raise CheckFailure(not_implemented_message(name)) from None
     if isinstance(error, expected):
+        _passed()
         return
     if error is not None:
         raise CheckFailure(

@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from autograder.checking import (
-    CheckFailure, call_student, check_raises, describe_call, restoring,
+    CheckFailure, call_student, check_raises, describe_call,
 )
 
 CONV_MODULES = ("Conv1d", "Conv2d")
@@ -529,7 +529,6 @@ def check_receptive_field(fn, full=True):
         f"{len(cases)} stacks; first: {_describe('receptive_field', case)} {verdict}{likely}")
 
 
-@restoring
 def assert_size(actual, expected, *, what, likely=()):
     """Fail unless ``actual`` is the int ``expected`` (or, for a tuple ``expected``, a tuple of
     ints equal to it). ``likely``: ``(description, wrong value)`` pairs naming known mistakes."""

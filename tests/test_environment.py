@@ -57,7 +57,7 @@ def test_nbgrader_config_maps_solutions_and_notebooks(repo):
     assert config.CourseDirectory.source_directory == "solutions"
     assert config.CourseDirectory.release_directory == "notebooks"
     assert config.CourseDirectory.root == str(repo)
-    assert config.Execute.skip_cells_with_tag not in ("skip-execution", "")
+    assert config.CourseExecute.sandbox == "bwrap"
     assert config.OverwriteCells.add_missing_cells is True
 
 

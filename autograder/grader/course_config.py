@@ -4,7 +4,6 @@ Layout: one nbgrader assignment per notebook. ``solutions/<assignment>/<assignme
 source (nbgrader's ``source`` directory) and ``notebooks/<assignment>/<assignment>.ipynb`` the
 student release (nbgrader's ``release`` directory).
 """
-import secrets
 from pathlib import Path
 
 from nbgrader.preprocessors import (
@@ -20,10 +19,13 @@ from nbgrader.preprocessors import (
     NbGraderPreprocessor,
     SaveCells,
 )
-from nbgrader.preprocessors import GetGrades
-from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
+from nbgrader.preprocessors import (
+    AssignLatePenalties, GetGrades, IgnorePattern, LimitOutput, SaveAutoGrades,
+)
+from nbconvert.preprocessors import ClearMetadataPreprocessor, CSSHTMLHeaderPreprocessor
 
 from autograder.grader import feedback, lockedcells
+from autograder.grader.execute import CourseExecute
 
 COURSE_ID = "cnn-course"
 SOURCE_DIRECTORY = "solutions"
@@ -60,15 +62,14 @@ def configure(c, root):
     ]
     c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
 
-    # Per-cell timeout (ExecutePreprocessor.timeout loses to it): an infinite loop costs its cell.
-    c.Execute.timeout = CELL_TIMEOUT_SECONDS
-    c.Execute.interrupt_on_timeout = True
-    # Students who tag test cells ``skip-execution`` would otherwise skip them: use a tag nobody
-    # can guess, drawn anew each time the configuration is loaded.
-    c.Execute.skip_cells_with_tag = "skip-" + secrets.token_hex(16)
-    # Once every cell has run, the kernel is killed instead of left to unload PyTorch (about
-    # 2 s per notebook); grades come from the outputs, not from anything a kernel does at exit.
-    c.Execute.shutdown_kernel = "immediate"
+    # nbgrader's execute step is replaced: the student's cells run in a sandboxed kernel, the
+    # test cells (the instructor's source) in nbgrader's own process; a cell that runs longer
+    # than the timeout fails alone (autograder/grader/execute.py).
+    c.Autograde.autograde_preprocessors = [
+        CourseExecute, IgnorePattern, ClearMetadataPreprocessor, LimitOutput, SaveAutoGrades,
+        AssignLatePenalties, CheckCellMetadata,
+    ]
+    c.CourseExecute.timeout = CELL_TIMEOUT_SECONDS
     # A resubmission that deleted a test cell gets it back and graded.
     c.OverwriteCells.add_missing_cells = True
     # Locked cells are restored as nbgrader does; only a student's edit is reported.
