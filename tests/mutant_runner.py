@@ -1,67 +1,85 @@
-"""Run a notebook's test cells against many mutants in one kernel (nbclient).
+"""Run a notebook's test cells against many mutants, with the grading engine nbgrader uses.
 
-The source notebook (solutions and hidden tests: what nbgrader autograde executes) is run once;
-then, per mutant, its solution cell is replaced, the test cells after it run again (those before
-it ran before it in nbgrader's top-to-bottom execution and cannot see it), and the reference cell
-is executed back.
+The source notebook (solutions and hidden tests) is graded once in a ``GradingSession``: its
+ordinary cells in the sandboxed kernel, its test cells in the checker. Then, per mutant, the
+mutated solution cell runs in the kernel, the test cells after it run again in the checker (those
+before it ran before it in nbgrader's top-to-bottom run and cannot see it), and the reference
+cell runs back. The hidden tests' seed is fixed, so a table is reproducible.
 """
 import copy
 from dataclasses import dataclass
-from pathlib import Path
-
-from nbclient import NotebookClient
 
 from autograder.grader import notebooks
+from autograder.grader.session import GradingSession
+
+SEED = 20261204
+LIKELY = "Likely cause"
 
 
 @dataclass
 class Outcome:
     mutant: object
     failed: dict  # grade_id of each failing test cell -> its points
+    first_message: str = ""  # the first failing test cell's message
 
     @property
     def points_lost(self):
         return sum(self.failed.values())
 
-
-def _failed_tests(client, nb, start=0):
-    """Points of the test cells from index ``start`` on that raise, by grade_id."""
-    failed = {}
-    for index, cell in enumerate(nb.cells):
-        if index >= start and notebooks.is_test(cell):
-            trial = copy.deepcopy(cell)
-            client.execute_cell(trial, index)
-            if notebooks.errors(trial):
-                failed[notebooks.grade_id(cell)] = notebooks.points(cell)
-    return failed
+    @property
+    def names_a_cause(self):
+        return LIKELY in self.first_message
 
 
-def run(nb, mutants, cwd):
-    """``(baseline_failures, [Outcome])`` for ``mutants`` applied to the notebook ``nb``."""
+def _tests(nb):
+    return {notebooks.grade_id(c): c.source for c in nb.cells if notebooks.is_test(c)}
+
+
+def session_for(nb, seed=SEED, timeout=notebooks.EXECUTION_TIMEOUT_SECONDS):
+    """A ``GradingSession`` on the solution notebook ``nb`` (its own copy), not yet run."""
     nb = copy.deepcopy(nb)
-    by_id = {notebooks.grade_id(c): (i, c) for i, c in enumerate(nb.cells) if notebooks.is_solution(c)}
-    client = NotebookClient(nb, timeout=notebooks.EXECUTION_TIMEOUT_SECONDS, kernel_name="python3",
-                            allow_errors=True, resources={"metadata": {"path": str(Path(cwd))}})
-    outcomes = []
-    with client.setup_kernel():
-        for index, cell in enumerate(nb.cells):
-            client.execute_cell(cell, index)
-        baseline = _failed_tests(client, nb)
+    setup = next(c.source for c in nb.cells if notebooks.grade_id(c) == "setup")
+    return GradingSession(nb, _tests(nb), setup, timeout=timeout, seed=seed)
+
+
+def _failed_tests(session, start=0):
+    """``({grade_id: points}, first message)`` of the test cells from index ``start`` on."""
+    failed, first = {}, ""
+    for index, cell in enumerate(session.nb.cells):
+        if index >= start and notebooks.is_test(cell):
+            outcome = session.run_test(notebooks.grade_id(cell))
+            if not outcome.passed:
+                failed[notebooks.grade_id(cell)] = notebooks.points(cell)
+                first = first or str(outcome.error)
+    return failed, first
+
+
+def run(nb, mutants):
+    """``(baseline_failures, [Outcome])`` for ``mutants`` applied to the notebook ``nb``."""
+    with session_for(nb) as session:
+        session.run_notebook()
+        cells = session.nb.cells
+        baseline = {notebooks.grade_id(c): notebooks.points(c) for c in cells
+                    if notebooks.is_test(c) and notebooks.errors(c)}
+        by_id = {notebooks.grade_id(c): (i, c) for i, c in enumerate(cells) if notebooks.is_solution(c)}
+        outcomes = []
         for mutant in mutants:
             index, reference = by_id[mutant.cell]
-            mutated = copy.deepcopy(reference)
-            mutated.source = mutant.apply(reference.source)
-            client.execute_cell(mutated, index)
-            outcomes.append(Outcome(mutant, _failed_tests(client, nb, start=index)))
-            client.execute_cell(copy.deepcopy(reference), index)
+            session.run_source(mutant.apply(reference.source), index)
+            failed, first = _failed_tests(session, start=index)
+            outcomes.append(Outcome(mutant, failed, first))
+            session.run_source(reference.source, index)
     return baseline, outcomes
 
 
 def table(assignment, outcomes):
-    """A plain-text table: function, mutant, points lost, failing test cells."""
-    rows = [("function", "mutant", "lost", "failing test cells")]
+    """A plain-text table: function, mutant, points lost, cause named, failing test cells."""
+    rows = [("function", "mutant", "lost", "cause", "failing test cells")]
     rows += [(o.mutant.function, o.mutant.description, f"{o.points_lost:g}",
-              ", ".join(o.failed)) for o in outcomes]
-    widths = [max(len(r[i]) for r in rows) for i in range(3)]
-    lines = [f"{r[0]:<{widths[0]}}  {r[1]:<{widths[1]}}  {r[2]:>{widths[2]}}  {r[3]}" for r in rows]
-    return f"{assignment}\n" + "\n".join(lines)
+              "yes" if o.names_a_cause else "-", ", ".join(o.failed)) for o in outcomes]
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    lines = [f"{r[0]:<{widths[0]}}  {r[1]:<{widths[1]}}  {r[2]:>{widths[2]}}  {r[3]:<{widths[3]}}  {r[4]}"
+             for r in rows]
+    named = sum(o.names_a_cause for o in outcomes)
+    share = f"{named} of {len(outcomes)} mutants' first failure names a likely cause"
+    return f"{assignment}\n" + "\n".join(lines) + f"\n{share}"

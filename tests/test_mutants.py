@@ -25,8 +25,7 @@ def outcomes(repo, tmp_path_factory):
     def run(assignment):
         if assignment not in results:
             nb = notebooks.read(_paths(repo, assignment)[0])
-            baseline, found = mutant_runner.run(nb, mutants.for_assignment(assignment),
-                                                tmp_path_factory.mktemp(assignment))
+            baseline, found = mutant_runner.run(nb, mutants.for_assignment(assignment))
             results[assignment] = (baseline, found)
             tables = repo / "test-artifacts" / "mutants"
             tables.mkdir(parents=True, exist_ok=True)
@@ -75,6 +74,6 @@ def test_sample_of_mutants_agrees_with_nbgrader_autograde(outcomes, course, repo
         result = course.autograde(assignment, student)
         failed = {cell for cell, (score, maximum) in result.cells.items() if score < maximum}
         assert failed == set(outcome.failed), (
-            f"{mutant.description}: nbgrader failed {sorted(failed)}, the in-kernel run "
+            f"{mutant.description}: nbgrader failed {sorted(failed)}, the mutant run "
             f"{sorted(outcome.failed)}")
         assert result.max_score - result.score == outcome.points_lost

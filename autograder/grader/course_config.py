@@ -47,6 +47,20 @@ class StampGenerated(NbGraderPreprocessor):
         return nb, resources
 
 
+class TagTestCells(NbGraderPreprocessor):
+    """Tag the release's test cells ``raises-exception``: JupyterLab's and nbclient's "run all"
+    then goes on past a test that fails (an exercise not done yet) to the widgets and figures
+    below it. Grading ignores the tag (autograder/grader/session.py)."""
+
+    def preprocess_cell(self, cell, resources, index):
+        nbgrader = cell.metadata.get("nbgrader", {})
+        if cell.cell_type == "code" and nbgrader.get("grade") and not nbgrader.get("solution"):
+            tags = cell.metadata.setdefault("tags", [])
+            if "raises-exception" not in tags:
+                tags.append("raises-exception")
+        return cell, resources
+
+
 def configure(c, root):
     """Fill the traitlets config ``c`` for a course directory at ``root`` (a path)."""
     c.CourseDirectory.root = str(Path(root).resolve())
@@ -54,11 +68,11 @@ def configure(c, root):
     c.CourseDirectory.source_directory = SOURCE_DIRECTORY
     c.CourseDirectory.release_directory = RELEASE_DIRECTORY
 
-    # nbgrader's own pipeline, plus the stamp.
+    # nbgrader's own pipeline, plus the stamp and the test cells' tags.
     c.GenerateAssignment.preprocessors = [
         IncludeHeaderFooter, InstantiateTests, LockCells, ClearSolutions, ClearOutput,
         CheckCellMetadata, ComputeChecksums, SaveCells, ClearHiddenTests, ClearMarkScheme,
-        ComputeChecksums, CheckCellMetadata, StampGenerated,
+        ComputeChecksums, CheckCellMetadata, StampGenerated, TagTestCells,
     ]
     c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
 
