@@ -62,9 +62,15 @@ def _is_standard_module_class(cls):
 
 def _lookup_class(name):
     """The class called ``name`` if it may be built from plain data, else ``WireError``."""
+    module_name, _, qualname = name.rpartition(".") if isinstance(name, str) else ("", "", "")
+    if name not in _REGISTERED and module_name.startswith("autograder.") \
+            and not module_name.startswith("autograder.grader"):
+        try:
+            importlib.import_module(module_name)  # registers its transferable classes
+        except ImportError:
+            pass
     if name in _REGISTERED:
         return _REGISTERED[name]
-    module_name, _, qualname = name.rpartition(".")
     if not module_name.startswith("torch.nn.modules.") or "." in qualname:
         raise WireError(f"{name} is not a class the grader accepts as plain data")
     cls = getattr(importlib.import_module(module_name), qualname, None)
@@ -298,6 +304,13 @@ class Encoder:
         if rid is not None:
             node["rid"] = rid
         return node
+
+
+def _is_module_class(cls):
+    import sys
+
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(cls, type) and issubclass(cls, torch.nn.Module)
 
 
 def _is_module(value):
@@ -638,9 +651,9 @@ class Decoder:
 
     def _decode_obj(self, node, depth):
         name = node.get("cls")
-        cls = _REGISTERED.get(name)
-        if cls is None:
-            raise WireError(f"{name!r} is not a class the grader accepts as plain data")
+        cls = _lookup_class(name)
+        if _is_module_class(cls):
+            raise WireError(f"{name!r} is a module, sent as an object")
         state = self._pairs(node, depth, "state")
         if not all(isinstance(k, str) and k.isidentifier() and not k.startswith("__") for k, _ in state):
             raise WireError("malformed object state")
