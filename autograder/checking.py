@@ -27,7 +27,7 @@ _isnan = np.isnan
 _argwhere = np.argwhere
 _count = np.count_nonzero
 
-_STATE = {"seed": None, "draws": 0, "comparisons": 0}
+_STATE = {"seed": None, "draws": 0, "comparisons": 0, "forbidden": {}}
 
 
 class CheckFailure(AssertionError):
@@ -36,7 +36,18 @@ class CheckFailure(AssertionError):
 
 def set_grading_seed(seed):
     """Start the hidden tests' random stream of a grading run (``None``: no grading run)."""
-    _STATE["seed"], _STATE["draws"] = seed, 0
+    _STATE["seed"], _STATE["draws"], _STATE["forbidden"] = seed, 0, {}
+
+
+def forbidden_seen():
+    """``{function name: [library functions]}`` the checks forbade since the seed was set."""
+    return {name: list(functions) for name, functions in _STATE["forbidden"].items()}
+
+
+def _note_forbidden(name, forbidden):
+    if forbidden:
+        known = _STATE["forbidden"].setdefault(name, [])
+        known += [f for f in forbidden if not any(f is k for k in known)]
 
 
 def make_rng(seed=None):
@@ -152,6 +163,7 @@ def call_each(fn, calls, *, name=None, forbidden=()):
     ``NotImplementedError`` or a forbidden call fails the check at once.
     """
     name = name or getattr(fn, "__name__", "the function")
+    _note_forbidden(name, forbidden)
     calls = [(tuple(_deepcopy(args)), dict(_deepcopy(kwargs))) for args, kwargs in calls]
     remote = getattr(type(fn), "__course_map__", None)
     if remote is not None:
@@ -264,6 +276,7 @@ def call_student(fn, args, kwargs=None, *, name=None, forbidden=(), helper=None)
     """
     kwargs = kwargs or {}
     name = name or getattr(fn, "__name__", "the function")
+    _note_forbidden(name, forbidden)
     given_args, given_kwargs = _deepcopy(args), _deepcopy(kwargs)
     call = describe_call(name, args, kwargs)
     result, error, called = _invoke(fn, given_args, given_kwargs, forbidden, helper)

@@ -25,7 +25,7 @@ from nbgrader.preprocessors import (
 from nbconvert.preprocessors import ClearMetadataPreprocessor, CSSHTMLHeaderPreprocessor
 
 from autograder.grader import feedback, lockedcells
-from autograder.grader.execute import CourseExecute
+from autograder.grader.execute import CourseExecute, FlagForReview
 
 COURSE_ID = "cnn-course"
 SOURCE_DIRECTORY = "solutions"
@@ -78,10 +78,11 @@ def configure(c, root):
 
     # nbgrader's execute step is replaced: the student's cells run in a sandboxed kernel, the
     # test cells (the instructor's source) in nbgrader's own process; a cell that runs longer
-    # than the timeout fails alone (autograder/grader/execute.py).
+    # than the timeout fails alone; what grading cannot prevent is flagged for review
+    # (autograder/grader/execute.py).
     c.Autograde.autograde_preprocessors = [
         CourseExecute, IgnorePattern, ClearMetadataPreprocessor, LimitOutput, SaveAutoGrades,
-        AssignLatePenalties, CheckCellMetadata,
+        FlagForReview, AssignLatePenalties, CheckCellMetadata,
     ]
     c.CourseExecute.timeout = CELL_TIMEOUT_SECONDS
     # A resubmission that deleted a test cell gets it back and graded.

@@ -5,13 +5,23 @@
 the instructor's test cells and set-up cell, then runs a :class:`~autograder.grader.session.
 GradingSession`: the student's cells in a sandboxed kernel, the test cells in this process. The
 outputs it writes are what nbgrader's ``SaveAutoGrades``, feedback, the formgrader and
-``classgrade`` read, unchanged.
+``classgrade`` read, unchanged. It then reads the student's own cells for what grading cannot
+prevent (:mod:`autograder.grader.scan`) and records the findings, with the engine's own events (a
+cell that killed the kernel), in the notebook's metadata (``cnn_course.review``).
+
+``FlagForReview``, after nbgrader's ``SaveAutoGrades``, turns those findings into nbgrader's own
+"needs manual grade" flag and a comment on the cell concerned, which the formgrader shows.
 """
+from pathlib import Path
+
 from nbgrader.api import Gradebook, MissingEntry
+from nbgrader.coursedir import CourseDirectory
 from nbgrader.preprocessors import NbGraderPreprocessor
 from traitlets import Enum, Integer
 
-from autograder.grader.session import GradingSession, sandbox_or_refuse
+from autograder import checking
+from autograder.grader import notebooks, scan
+from autograder.grader.session import METADATA_KEY, GradingSession, sandbox_or_refuse
 
 SETUP_CELL = "setup"
 
@@ -52,6 +62,47 @@ class CourseExecute(NbGraderPreprocessor):
         with GradingSession(nb, tests, setup, timeout=self.timeout, seed=self.seed,
                             sandboxed=sandboxed, memory_limit=self.memory_limit) as session:
             report = session.run_notebook()
+            forbidden = checking.forbidden_seen()
         for event in report.events:
             self.log.warning("%s: %s", info["notebook"], event)
+        flags = [str(f) for f in scan.scan(nb, self._instructor_sources(info), forbidden)]
+        flags += [event for event in report.events if "killed the kernel" in event]
+        nb.metadata[METADATA_KEY]["review"] = flags
+        for flag in flags:
+            self.log.warning("%s: flagged for review: %s", info["notebook"], flag)
+        return nb, resources
+
+    def _instructor_sources(self, info):
+        """The code cells of the instructor's source notebook (demos and the instructor's lines)."""
+        coursedir = CourseDirectory(config=self.config)
+        path = Path(coursedir.format_path(coursedir.source_directory, ".", info["assignment"]))
+        source = path / f"{info['notebook']}.ipynb"
+        if not source.exists():
+            return []
+        return [c.source for c in notebooks.read(source).cells if c.cell_type == "code"]
+
+
+class FlagForReview(NbGraderPreprocessor):
+    """Mark a submission with review findings as needing a manual grade, and say why."""
+
+    def preprocess(self, nb, resources):
+        flags = nb.metadata.get(METADATA_KEY, {}).get("review", [])
+        if not flags:
+            return nb, resources
+        info = resources["nbgrader"]
+        solution_ids = [notebooks.grade_id(c) for c in nb.cells if notebooks.is_solution(c)]
+        with Gradebook(info["db_url"]) as gradebook:
+            submitted = gradebook.find_submission_notebook(info["notebook"], info["assignment"],
+                                                            info["student"])
+            for grade in submitted.grades:
+                grade.needs_manual_grade = True
+            by_cell = {}
+            for flag in flags if solution_ids else ():
+                cell = flag.split(":", 1)[0]
+                by_cell.setdefault(cell if cell in solution_ids else solution_ids[0], []).append(flag)
+            for cell, reasons in by_cell.items():
+                comment = gradebook.find_comment(cell, info["notebook"], info["assignment"],
+                                                 info["student"])
+                comment.auto_comment = "Flagged for review: " + "; ".join(reasons)
+            gradebook.db.commit()
         return nb, resources
