@@ -1,68 +1,263 @@
-"""Grade a whole class with nbgrader: one command, every notebook of every student.
+"""Grade a whole class with nbgrader: one command, every submitted notebook of every student.
 
-    python -m autograder.grader.classgrade SUBMISSIONS --out RESULTS [--jobs 2] [--cell-timeout 60]
+    python -m autograder.grader.classgrade SUBMISSIONS --out RESULTS [--roster ROSTER.csv]
+        [--assignment 01_convolution ...] [--jobs 2] [--cell-timeout 60] [--force]
+        [--zip-regexp REGEXP] [--course-dir COURSE]
 
-``SUBMISSIONS`` is either nbgrader's layout, ``<student>/<assignment>/<assignment>.ipynb``, or, for
-LMS exports, ``<assignment>/*.zip`` archives collected with nbgrader's ``zip_collect`` (file names
-matched by ``--zip-regexp``, which must name ``student_id`` and ``file_id``). Submissions are read,
-never written: graders work on copies.
+``SUBMISSIONS`` is either nbgrader's layout, ``<student>/<assignment>/<assignment>.ipynb``, or an
+LMS export: ``<assignment>/`` folders holding ``.zip`` archives and/or the notebooks themselves,
+named ``<student>_<assignment>.ipynb`` (``--zip-regexp``, matched against each file's path in its
+archive, names ``student_id`` and ``file_id``). Student ids may hold dots, underscores, spaces
+and non-ASCII letters. Every file of the input ends up in ``grades.csv`` or in the list of files
+that could not be matched, printed and written to ``unmatched.csv`` with the reason.
 
-Students are graded in parallel, each worker in its own nbgrader course directory (its own
-gradebook: no two processes write one database). Results are kept per student and notebook in
-``RESULTS/results/<student>/<assignment>.json`` with a hash of what was graded, so a re-run grades
-only what changed. ``RESULTS`` receives:
+The assignments graded are those named by ``--assignment``, or else those present in the
+submissions. With ``--roster`` (a CSV of student ids: an ``id``, ``student_id``, ``username``
+or ``login`` column, or ids alone), a student without a submission is ``missing`` and a file
+whose id is not on the roster is not graded but listed (the command then exits with status 1).
 
-- ``grades.csv``: one row per student, one column per notebook, plus the total; a notebook that
-  could not be graded says why (``missing``, ``unreadable``, ``not this notebook``,
-  ``needs manual grade``), never a silent 0;
-- ``summary.csv`` and ``summary.png``: per graded cell, the mean score and the failure rate;
-- ``feedback/<student>/<assignment>/``: nbgrader's HTML feedback (hidden tests' source omitted).
+Submissions are read, never written: graders work on copies. Students are graded in parallel,
+each worker in its own nbgrader course directory (its own gradebook: no two processes write one
+database). ``RESULTS/results/<student>/<assignment>.json`` keeps each result with a key over
+everything that decides the grade: the submitted files, the assignment's source folder (its
+hidden tests), every file of this package (the checks and the grading code), the nbgrader
+configuration and the installed packages. A re-run grades only what changed; ``--force``
+regrades everything. ``RESULTS`` receives:
+
+- ``grades.csv``: one row per student, one column per assignment, the total, its maximum and
+  notes; a notebook that could not be graded says why (``missing``, ``unreadable``,
+  ``not this notebook``, ``needs manual grade``), never a silent 0;
+- ``summary.csv`` and ``summary.png``: per graded cell, the mean score and the failure rate,
+  with the number of notebooks behind them and how many were handed in blank;
+- ``feedback/<student>/<assignment>/``: nbgrader's HTML feedback (hidden tests' source omitted);
+- ``autograded/<student>/<assignment>/``: the graded notebooks.
+
+These results live outside the course's own gradebook. ``--course-dir COURSE`` records them in
+the nbgrader course directory ``COURSE`` (its ``gradebook.db``, ``autograded/`` and ``feedback/``)
+as ``nbgrader autograde`` and ``generate_feedback`` would have: the formgrader then shows them,
+``nbgrader export`` exports them and ``nbgrader release_feedback`` hands the feedback out.
 """
 import argparse
 import csv
+import difflib
 import hashlib
+import importlib.metadata
 import json
 import os
+import re
 import shutil
-import subprocess
 import sys
+import sysconfig
 import tempfile
+import unicodedata
+import zipfile
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
 
+import autograder
 from autograder.grader import release
+from autograder.grader.lockedcells import EDITED_LOCKED_CELL
 
-# nbgrader matches it against the extracted file's whole path.
-DEFAULT_ZIP_REGEXP = r".*/(?P<student_id>[A-Za-z0-9]+)_(?P<file_id>\w+\.ipynb)$"
+# Matched (re.fullmatch) against each file's path inside its archive or folder: the student id is
+# everything before the ``_`` that precedes ``NN_name...ipynb``.
+DEFAULT_ZIP_REGEXP = r"(?:.*/)?(?P<student_id>[^/]+?)_(?P<file_id>\d\d_[^/]*\.ipynb)"
 GRADED, MISSING, UNREADABLE, MANUAL = "graded", "missing", "unreadable", "needs manual grade"
 FOREIGN = "not this notebook"
+FLAGS = (MISSING, UNREADABLE, FOREIGN, MANUAL)
+# Characters nbgrader cannot have in a student id (it builds paths and glob patterns from it).
+UNUSABLE_ID = re.compile(r"[/\\*?\[\]\x00-\x1f]|^\.|^$")
+ARCHIVE_JUNK = re.compile(r"(^|/)(__MACOSX/|\.DS_Store$|Thumbs\.db$|desktop\.ini$)")
+ROSTER_COLUMNS = ("id", "student_id", "student", "username", "login", "user")
+NBGRADER_MISSING_CELL = re.compile(r"Missing grade cell (\S+) encountered")
+# Every file of this folder is part of what decides a grade (``grading_context``).
+PACKAGE_DIR = Path(autograder.__file__).resolve().parent
+
+
+@dataclass(frozen=True)
+class Unmatched:
+    """A file of the input that is in no student's submission, and why."""
+
+    path: str
+    reason: str
+    junk: bool = False  # archive metadata (``__MACOSX/``, ``.DS_Store``): listed, not an error
+
+
+class InputError(Exception):
+    """The submissions folder or the roster cannot be read as the command expects."""
 
 
 # ----------------------------------------------------------------------------- collecting
 
-def collect_zips(submissions, workdir, regexp=DEFAULT_ZIP_REGEXP):
-    """Run nbgrader's ``zip_collect`` on ``<assignment>/*.zip``; return the ``submitted/`` folder."""
-    course = Path(workdir) / "zip-collect"
-    for folder in sorted(p for p in Path(submissions).iterdir() if p.is_dir()):
-        archives = sorted(folder.glob("*.zip"))
-        if not archives:
-            continue
-        archive_dir = course / "downloaded" / folder.name / "archive"
-        archive_dir.mkdir(parents=True, exist_ok=True)
-        for archive in archives:
-            shutil.copyfile(archive, archive_dir / archive.name)
-        subprocess.run(
-            [sys.executable, "-m", "nbgrader", "zip_collect", folder.name, "--force",
-             f"--CourseDirectory.root={course}",
-             f"--FileNameCollectorPlugin.named_regexp={regexp}"],
-            check=True, capture_output=True, text=True, env=_env())
-    return course / "submitted"
+def nfc(text):
+    return unicodedata.normalize("NFC", text).strip()
 
 
-def has_zips(submissions):
-    return any(Path(submissions).glob("*/*.zip"))
+def read_roster(path):
+    """The student ids of a roster CSV, in order (NFC-normalised, stripped)."""
+    with open(path, newline="", encoding="utf-8-sig") as handle:
+        rows = [row for row in csv.reader(handle) if any(cell.strip() for cell in row)]
+    if not rows:
+        raise InputError(f"roster {path} is empty")
+    header = [nfc(cell).lower() for cell in rows[0]]
+    column = next((header.index(name) for name in ROSTER_COLUMNS if name in header), None)
+    if column is not None:
+        rows = rows[1:]
+    elif len(header) == 1:
+        column = 0
+    else:
+        raise InputError(f"roster {path}: no column named {', '.join(ROSTER_COLUMNS)}")
+    ids = [nfc(row[column]) for row in rows if len(row) > column and row[column].strip()]
+    duplicates = sorted({i for i in ids if ids.count(i) > 1})
+    if duplicates:
+        raise InputError(f"roster {path} lists {', '.join(duplicates)} more than once")
+    return ids
+
+
+def _member_name(info):
+    """A zip member's name, decoded as the archiver meant (UTF-8 without the UTF-8 flag too)."""
+    name = info.filename
+    if not info.flag_bits & 0x800:
+        try:
+            name = name.encode("cp437").decode("utf-8")
+        except UnicodeError:
+            pass
+    return nfc(name)
+
+
+class Collector:
+    """Gathers the submissions of an input folder into nbgrader's layout under ``submitted``."""
+
+    def __init__(self, submitted, assignments, regexp, roster=None, wanted=None):
+        self.submitted = Path(submitted)
+        self.assignments = set(assignments)  # the course's assignments
+        self.wanted = set(wanted) if wanted else None  # --assignment
+        self.regexp = re.compile(regexp)
+        self.roster = roster
+        self.unmatched = []
+        self.origin = {}  # (student, assignment, file name) -> input path
+
+    def skip(self, path, reason, junk=False):
+        self.unmatched.append(Unmatched(str(path), reason, junk))
+
+    def _student_problem(self, student):
+        if UNUSABLE_ID.search(student):
+            return f"student id {student!r} cannot be used by nbgrader (/, \\, *, ?, [, ], a leading dot)"
+        if self.roster is not None and student not in self.roster:
+            close = difflib.get_close_matches(student, self.roster, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            return f"student id {student!r} is not on the roster{hint}"
+        return None
+
+    def _assignment_problem(self, assignment):
+        if assignment not in self.assignments:
+            return f"{assignment!r} is not an assignment of this course"
+        if self.wanted is not None and assignment not in self.wanted:
+            return f"{assignment} was not asked for (--assignment)"
+        return None
+
+    def add(self, origin, student, assignment, filename, data):
+        """Place one file; return False (and list it) if it cannot be placed."""
+        problem = self._student_problem(student) or self._assignment_problem(assignment)
+        if problem:
+            self.skip(origin, problem)
+            return False
+        key = (student, assignment, filename)
+        if key in self.origin:
+            self.skip(origin, f"a second {filename} for {student}; the one graded is "
+                              f"{self.origin[key]}")
+            return False
+        target = self.submitted / student / assignment / filename
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+        self.origin[key] = str(origin)
+        return True
+
+    def collect_nbgrader_layout(self, folder):
+        for student_dir in sorted(folder.iterdir()):
+            if not student_dir.is_dir():
+                self.skip(student_dir.name, "not in a <student>/<assignment>/ folder")
+                continue
+            student = nfc(student_dir.name)
+            for item in sorted(student_dir.iterdir()):
+                relative = item.relative_to(folder)
+                if not item.is_dir():
+                    self.skip(relative, "not in a <student>/<assignment>/ folder")
+                    continue
+                files = sorted(p for p in item.rglob("*") if p.is_file())
+                if not files:
+                    self.add_empty(relative, student, item.name)
+                for path in files:
+                    name = str(path.relative_to(item))
+                    self.add(path.relative_to(folder), student, item.name, name, path.read_bytes())
+
+    def add_empty(self, relative, student, assignment):
+        problem = self._student_problem(student) or self._assignment_problem(assignment)
+        if problem:
+            self.skip(relative, problem)
+        else:
+            (self.submitted / student / assignment).mkdir(parents=True, exist_ok=True)
+
+    def collect_lms_export(self, folder):
+        for assignment_dir in sorted(folder.iterdir()):
+            if not assignment_dir.is_dir():
+                self.skip(assignment_dir.name, "not in an <assignment>/ folder")
+                continue
+            for path in sorted(p for p in assignment_dir.rglob("*") if p.is_file()):
+                relative = path.relative_to(folder)
+                if path.suffix.lower() == ".zip":
+                    self._collect_archive(path, relative, assignment_dir.name)
+                else:
+                    self._collect_file(relative, str(path.relative_to(assignment_dir)),
+                                       assignment_dir.name, path.read_bytes())
+
+    def _collect_archive(self, path, relative, assignment):
+        try:
+            archive = zipfile.ZipFile(path)
+        except zipfile.BadZipFile:
+            self.skip(relative, "not a readable zip archive")
+            return
+        with archive:
+            for info in archive.infolist():
+                if info.is_dir():
+                    continue
+                name = _member_name(info)
+                self._collect_file(f"{relative}:{name}", name, assignment,
+                                   lambda info=info: archive.read(info))
+
+    def _collect_file(self, origin, name, assignment, data):
+        if ARCHIVE_JUNK.search(name):
+            self.skip(origin, "archive metadata (macOS or Windows), not a submission", junk=True)
+            return
+        match = self.regexp.fullmatch(nfc(name))
+        if not match:
+            self.skip(origin, f"the name does not match --zip-regexp {self.regexp.pattern}")
+            return
+        student = nfc(match.group("student_id"))
+        filename = nfc(match.group("file_id")).rsplit("/", 1)[-1]
+        self.add(origin, student, assignment, filename, data() if callable(data) else data)
+
+
+def is_lms_export(folder, assignments):
+    """True if ``folder``'s sub-folders are named after assignments (an LMS export)."""
+    return any(p.is_dir() and p.name in assignments for p in Path(folder).iterdir())
+
+
+def collect(submissions, submitted, *, regexp=DEFAULT_ZIP_REGEXP, roster=None, wanted=None):
+    """Copy the submissions into nbgrader's layout under ``submitted``; return the unmatched."""
+    submissions = Path(submissions)
+    if not submissions.is_dir():
+        raise InputError(f"{submissions} is not a folder")
+    course = release.assignments()
+    collector = Collector(submitted, course, regexp, roster, wanted)
+    Path(submitted).mkdir(parents=True, exist_ok=True)
+    if is_lms_export(submissions, course):
+        collector.collect_lms_export(submissions)
+    else:
+        collector.collect_nbgrader_layout(submissions)
+    return collector.unmatched
 
 
 def students_in(submitted):
@@ -70,14 +265,46 @@ def students_in(submitted):
     return sorted(p.name for p in Path(submitted).iterdir() if p.is_dir())
 
 
-def submission_hash(folder, source_notebook):
-    """SHA-256 over the submitted files and the source notebook they are graded against."""
-    digest = hashlib.sha256(Path(source_notebook).read_bytes())
-    if folder.is_dir():
-        for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-            digest.update(str(path.relative_to(folder)).encode())
-            digest.update(path.read_bytes())
+# ----------------------------------------------------------------------------- what decides a grade
+
+def _digest_files(digest, folder):
+    folder = Path(folder)
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        if "__pycache__" in path.parts or path.suffix == ".pyc":
+            continue
+        digest.update(str(path.relative_to(folder)).encode())
+        digest.update(b"\0" + path.read_bytes() + b"\0")
+
+
+def grading_context(overrides):
+    """A digest of what decides every grade beside the submission and the assignment.
+
+    Every file of this package (the checks students see, the grader's oracles, the nbgrader
+    configuration, the grading code), the overrides on top of that configuration and the
+    distributions installed in this Python's site-packages, with their versions.
+    """
+    digest = hashlib.sha256()
+    _digest_files(digest, PACKAGE_DIR)
+    digest.update(json.dumps(overrides, sort_keys=True).encode())
+    site_packages = sorted({sysconfig.get_paths()[key] for key in ("purelib", "platlib")})
+    installed = sorted({f"{d.metadata['Name'] or ''}=={d.version}"
+                        for d in importlib.metadata.distributions(path=site_packages)})
+    digest.update("\n".join(installed).encode())
     return digest.hexdigest()
+
+
+def grading_key(context, folder, assignment):
+    """The cache key of one submission: ``context``, the submitted files, the assignment's source."""
+    digest = hashlib.sha256(context.encode())
+    _digest_files(digest, _source_dir(assignment))
+    digest.update(b"submission")
+    if Path(folder).is_dir():
+        _digest_files(digest, folder)
+    return digest.hexdigest()
+
+
+def _source_dir(assignment):
+    return release.REPO_ROOT / release.SOURCE_DIRECTORY / assignment
 
 
 # ----------------------------------------------------------------------------- grading
@@ -88,36 +315,48 @@ def _env():
     return env
 
 
-def _prepare(folder, assignment, target, grade_ids):
-    """Copy a submission into ``target``; return (status, note).
+def _solution_sources(nb):
+    return {c.metadata["nbgrader"]["grade_id"]: c.source for c in nb.cells
+            if c.metadata.get("nbgrader", {}).get("solution")}
+
+
+def _prepare(folder, assignment, target, release_nb):
+    """Copy a submission into ``target``; return (status, notes, blank).
 
     A single notebook under another name (``01_convolution (1).ipynb``) is graded as the
-    expected one; an unreadable notebook, or one with none of the assignment's nbgrader cells
-    (``grade_ids``), is not graded.
+    expected one; an unreadable notebook, or one with none of the assignment's nbgrader cells,
+    is not graded. ``blank``: no solution cell differs from the release.
     """
     expected = f"{assignment}.ipynb"
     notebooks = sorted(folder.glob("*.ipynb")) if folder.is_dir() else []
     if not notebooks:
-        return MISSING, f"no notebook in {folder.name if folder.is_dir() else 'the submission'}"
-    note = ""
+        return MISSING, ["no notebook submitted" if folder.is_dir() else "no submission"], False
+    notes = []
     chosen = next((p for p in notebooks if p.name == expected), None)
     if chosen is None:
         if len(notebooks) > 1:
-            return MISSING, f"no {expected}; found {', '.join(p.name for p in notebooks)}"
+            return MISSING, [f"no {expected}; found {', '.join(p.name for p in notebooks)}"], False
         chosen = notebooks[0]
-        note = f"graded {chosen.name} as {expected}"
+        notes.append(f"graded {chosen.name} as {expected}")
+    others = [p.name for p in notebooks if p != chosen]
+    if others:
+        notes.append(f"not graded: {', '.join(others)}")
     try:
         nb = nbformat.read(str(chosen), as_version=4)
     except Exception as error:  # nbformat raises several types for broken files
-        return UNREADABLE, f"{chosen.name} is not a readable notebook ({type(error).__name__})"
+        return UNREADABLE, [f"{chosen.name} is not a readable notebook ({type(error).__name__})"], False
+    grade_ids = {c.metadata.get("nbgrader", {}).get("grade_id") for c in release_nb.cells} - {None}
     if not grade_ids & {c.metadata.get("nbgrader", {}).get("grade_id") for c in nb.cells}:
-        return FOREIGN, f"{chosen.name} has none of the cells of {assignment}"
+        return FOREIGN, [f"{chosen.name} has none of the cells of {assignment}"], False
+    released = _solution_sources(release_nb)
+    submitted = _solution_sources(nb)
+    blank = all(submitted.get(name, source) == source for name, source in released.items())
     target.mkdir(parents=True, exist_ok=True)
     for path in folder.iterdir():
         if path.is_file() and path.suffix != ".ipynb":
             shutil.copyfile(path, target / path.name)
     shutil.copyfile(chosen, target / expected)
-    return GRADED, note
+    return GRADED, notes, blank
 
 
 class Worker:
@@ -126,18 +365,23 @@ class Worker:
     course = None
 
     @classmethod
-    def get(cls, scratch, cell_timeout):
+    def get(cls, scratch, overrides):
         if cls.course is None:
             from autograder.grader.grading import Course
             root = Path(tempfile.mkdtemp(prefix="worker-", dir=scratch))
-            cls.course = Course(root, release.REPO_ROOT / "solutions",
-                                overrides={"Execute": {"timeout": cell_timeout}})
+            cls.course = Course(root, release.REPO_ROOT / release.SOURCE_DIRECTORY,
+                                overrides=overrides)
         return cls.course
 
 
-def grade_student(student, submitted, assignments, scratch, cell_timeout):
+def new_result(student, assignment, status, notes):
+    return {"student": student, "assignment": assignment, "status": status, "notes": notes,
+            "score": 0.0, "max_score": None, "cells": {}, "blank": False}
+
+
+def grade_student(student, submitted, assignments, scratch, overrides):
     """Grade every assignment of one student; return ``{assignment: result dict}``."""
-    course = Worker.get(scratch, cell_timeout)
+    course = Worker.get(scratch, overrides)
     results = {}
     for assignment in assignments:
         folder = Path(submitted) / student / assignment
@@ -145,24 +389,36 @@ def grade_student(student, submitted, assignments, scratch, cell_timeout):
         target = course.root / "submitted" / student / assignment
         if target.exists():
             shutil.rmtree(target)
-        status, note = _prepare(folder, assignment, target, _grade_ids(release_dir / f"{assignment}.ipynb"))
-        result = {"student": student, "assignment": assignment, "status": status, "note": note,
-                  "score": 0.0, "max_score": None, "cells": {}}
+        release_nb = nbformat.read(str(release_dir / f"{assignment}.ipynb"), 4)
+        status, notes, blank = _prepare(folder, assignment, target, release_nb)
+        result = new_result(student, assignment, status, notes)
         if status == GRADED:
             graded = course.autograde(assignment, student)
-            result.update(score=graded.score, max_score=graded.max_score, cells=graded.cells)
+            result.update(score=graded.score, max_score=graded.max_score, cells=graded.cells,
+                          blank=blank)
+            if blank:
+                result["notes"].append("blank: no answer differs from the release")
+            result["notes"] += _log_notes(graded.log)
+            result["autograded"] = str(course.root / "autograded" / student / assignment)
             if graded.needs_manual_grade:
                 result["status"] = MANUAL
-                result["note"] = (note + "; " if note else "") + _reason(graded.log)
+                result["notes"].append(_reason(graded.log))
             else:
                 result["feedback"] = str(course.feedback(assignment, student))
         results[assignment] = result
     return results
 
 
-def _grade_ids(path):
-    return {c.metadata.get("nbgrader", {}).get("grade_id") for c in nbformat.read(str(path), 4).cells
-            } - {None}
+def _log_notes(log):
+    """What nbgrader repaired in a submission, from its log: edited and deleted locked cells."""
+    notes = []
+    edited = re.findall(re.escape(EDITED_LOCKED_CELL) + r" (\S+):", log)
+    if edited:
+        notes.append(f"edited locked cells (the originals were graded): {', '.join(edited)}")
+    deleted = NBGRADER_MISSING_CELL.findall(log)
+    if deleted:
+        notes.append(f"deleted test cells (put back and graded): {', '.join(deleted)}")
+    return notes
 
 
 def _reason(log):
@@ -177,23 +433,50 @@ def _reason(log):
 
 # ----------------------------------------------------------------------------- reports
 
+def max_points(assignment):
+    """The points of an assignment: the sum over its graded cells in the source notebook."""
+    nb = nbformat.read(str(_source_dir(assignment) / f"{assignment}.ipynb"), 4)
+    return sum(float(c.metadata["nbgrader"].get("points", 0)) for c in nb.cells
+               if c.metadata.get("nbgrader", {}).get("grade"))
+
+
+def _cell(result):
+    return f"{result['score']:g}" if result["status"] == GRADED else result["status"]
+
+
+def _total(by_assignment, assignments):
+    return f"{sum(by_assignment[a]['score'] for a in assignments if by_assignment[a]['status'] == GRADED):g}"
+
+
+def _max_total(by_assignment, assignments):
+    return f"{sum(max_points(a) for a in assignments):g}"
+
+
+def _notes(by_assignment, assignments):
+    return "; ".join(f"{a}: {', '.join(by_assignment[a]['notes'])}" for a in assignments
+                     if by_assignment[a]["notes"])
+
+
+# The columns after the per-assignment ones: (header, function of a student's results).
+ROW_COLUMNS = (("total", _total), ("max_total", _max_total), ("notes", _notes))
+
+
 def write_grades(out, students, assignments, results):
-    """``grades.csv``: student, one column per notebook (score or status), total, notes."""
-    with open(out / "grades.csv", "w", newline="") as handle:
+    """``grades.csv``: student, one column per assignment (score or status), ``ROW_COLUMNS``."""
+    with open(out / "grades.csv", "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["student", *assignments, "total", "max_total", "notes"])
+        writer.writerow(["student", *assignments, *(name for name, _ in ROW_COLUMNS)])
         for student in students:
-            row, total, notes = [student], 0.0, []
-            for assignment in assignments:
-                result = results[student][assignment]
-                if result["status"] == GRADED:
-                    row.append(f"{result['score']:g}")
-                    total += result["score"]
-                else:
-                    row.append(result["status"])
-                if result["note"]:
-                    notes.append(f"{assignment}: {result['note']}")
-            writer.writerow([*row, f"{total:g}", f"{100 * len(assignments):g}", "; ".join(notes)])
+            by_assignment = results[student]
+            writer.writerow([student, *(_cell(by_assignment[a]) for a in assignments),
+                             *(column(by_assignment, assignments) for _, column in ROW_COLUMNS)])
+
+
+def write_unmatched(out, unmatched):
+    with open(out / "unmatched.csv", "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["file", "reason"])
+        writer.writerows((item.path, item.reason) for item in unmatched)
 
 
 def summarize(assignments, results):
@@ -212,21 +495,42 @@ def summarize(assignments, results):
     return rows
 
 
+def counts(assignment, results):
+    """``{status: notebooks}`` of one assignment, with ``"blank"`` among the graded."""
+    found = {status: 0 for status in (GRADED, "blank", *FLAGS)}
+    for by_assignment in results.values():
+        result = by_assignment[assignment]
+        found[result["status"]] += 1
+        found["blank"] += result["status"] == GRADED and result["blank"]
+    return found
+
+
 def write_summary(out, rows, results, assignments):
-    with open(out / "summary.csv", "w", newline="") as handle:
+    with open(out / "summary.csv", "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(["assignment", "cell", "points", "mean_score", "failure_rate", "graded"])
         for assignment, cell, points, mean, rate, count in rows:
             writer.writerow([assignment, cell, f"{points:g}", f"{mean:.2f}", f"{rate:.3f}", count])
         for assignment in assignments:
-            for status in (MISSING, UNREADABLE, FOREIGN, MANUAL):
-                count = sum(r[assignment]["status"] == status for r in results.values())
-                if count:
-                    writer.writerow([assignment, f"({status})", "", "", "", count])
-    _plot_summary(out / "summary.png", rows)
+            for status, count in counts(assignment, results).items():
+                if status != GRADED and count:
+                    label = "(blank, among the graded)" if status == "blank" else f"({status})"
+                    writer.writerow([assignment, label, "", "", "", count])
+    _plot_summary(out / "summary.png", rows, results, assignments)
 
 
-def _plot_summary(path, rows):
+def summary_titles(assignments, results):
+    """One line per assignment: how many notebooks the summary covers, blank ones included."""
+    titles = []
+    for assignment in assignments:
+        found = counts(assignment, results)
+        flagged = sum(found[s] for s in FLAGS)
+        titles.append(f"{assignment}: {found[GRADED]} graded notebooks ({found['blank']} blank, "
+                      f"counted as failing every cell); {flagged} not graded")
+    return titles
+
+
+def _plot_summary(path, rows, results, assignments):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -234,12 +538,20 @@ def _plot_summary(path, rows):
     if not rows:
         return
     labels = [f"{a[:2]} {cell}" for a, cell, *_ in rows]
-    fig, ax = plt.subplots(figsize=(8, max(2.0, 0.25 * len(rows))))
-    ax.barh(labels, [rate for *_, rate, _ in rows], color="tab:red")
-    ax.set_xlim(0, 1)
-    ax.invert_yaxis()
-    ax.set_xlabel("failure rate (share of graded notebooks below full marks)")
-    ax.tick_params(axis="y", labelsize=7)
+    titles = summary_titles(assignments, results)
+    fig, (left, right) = plt.subplots(
+        1, 2, sharey=True, figsize=(11, 1.2 + 0.25 * len(rows) + 0.2 * len(titles)))
+    left.barh(labels, [mean / points if points else 0 for _, _, points, mean, *_ in rows],
+              color="tab:blue")
+    left.set_xlabel("mean score (share of the cell's points)")
+    right.barh(labels, [rate for *_, rate, _ in rows], color="tab:red")
+    right.set_xlabel("failure rate (share of notebooks below full marks)")
+    for ax in (left, right):
+        ax.set_xlim(0, 1)
+        ax.grid(axis="x", alpha=0.3)
+    left.invert_yaxis()
+    left.tick_params(axis="y", labelsize=7)
+    fig.suptitle("\n".join(titles), fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
@@ -262,22 +574,49 @@ class Progress:
 
 # ----------------------------------------------------------------------------- the command
 
+@dataclass
+class ClassResults:
+    """What ``grade_class`` did: results by student and assignment, and what it left out."""
+
+    results: dict  # {student: {assignment: result}}
+    assignments: list
+    unmatched: list
+    regraded: int
+    reused: int
+    recorded: int = 0  # results recorded in a course directory (``course_dir``)
+
+
 def grade_class(submissions, out, *, jobs=2, cell_timeout=60, zip_regexp=DEFAULT_ZIP_REGEXP,
-                assignments=None, progress=True):
-    """Grade every student in ``submissions`` into ``out``; return ``{student: {assignment: result}}``."""
+                assignments=None, roster=None, force=False, course_dir=None, progress=True):
+    """Grade the students of ``submissions`` into ``out``; return a ``ClassResults``.
+
+    With ``course_dir``, the results are also recorded in that nbgrader course directory
+    (``record_in_course``).
+    """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    assignments = assignments or release.assignments()
+    course = release.assignments()
+    unknown = sorted(set(assignments or ()) - set(course))
+    if unknown:
+        raise InputError(f"not assignments of this course: {', '.join(unknown)}")
+    roster_ids = read_roster(roster) if roster else None
+    overrides = {"CourseExecute": {"timeout": cell_timeout}}
     scratch = Path(tempfile.mkdtemp(prefix="classgrade-", dir=out))
     try:
-        submitted = (collect_zips(submissions, scratch, zip_regexp) if has_zips(submissions)
-                     else Path(submissions))
-        students = students_in(submitted) if submitted.is_dir() else []
-        results, todo = {}, {}
+        submitted = scratch / "submitted"
+        unmatched = collect(submissions, submitted, regexp=zip_regexp, roster=roster_ids,
+                            wanted=assignments)
+        present = {p.name for p in submitted.glob("*/*") if p.is_dir()}
+        assignments = sorted(assignments or present)
+        students = sorted(set(students_in(submitted)) | set(roster_ids or ()), key=str.casefold)
+        context = grading_context(overrides)
+        results, todo, keys = {}, {}, {}
         for student in students:
             results[student] = {}
             for assignment in assignments:
-                cached = _cached(out, student, assignment, submitted)
+                key = grading_key(context, submitted / student / assignment, assignment)
+                keys[student, assignment] = key
+                cached = None if force else _cached(out, student, assignment, key)
                 if cached is None:
                     todo.setdefault(student, []).append(assignment)
                 else:
@@ -288,17 +627,24 @@ def grade_class(submissions, out, *, jobs=2, cell_timeout=60, zip_regexp=DEFAULT
                 bar.step(f"{student} (unchanged)")
         with ProcessPoolExecutor(max_workers=jobs) as pool:
             futures = {pool.submit(grade_student, student, str(submitted), names, str(scratch),
-                                   cell_timeout): student for student, names in todo.items()}
+                                   overrides): student for student, names in todo.items()}
             for future in as_completed(futures):
                 student = futures[future]
                 for assignment, result in future.result().items():
-                    _store(out, result, submitted)
+                    result["key"] = keys[student, assignment]
+                    _store(out, result)
                     results[student][assignment] = result
                 if bar:
                     bar.step(student)
         write_grades(out, students, assignments, results)
         write_summary(out, summarize(assignments, results), results, assignments)
-        return results
+        write_unmatched(out, unmatched)
+        regraded = sum(len(names) for names in todo.values())
+        graded = ClassResults(results, assignments, unmatched, regraded,
+                              len(students) * len(assignments) - regraded)
+        if course_dir:
+            graded.recorded = record_in_course(course_dir, out, graded, submitted)
+        return graded
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
@@ -307,48 +653,119 @@ def _result_path(out, student, assignment):
     return out / "results" / student / f"{assignment}.json"
 
 
-def _source(assignment):
-    return release.REPO_ROOT / "solutions" / assignment / f"{assignment}.ipynb"
-
-
-def _cached(out, student, assignment, submitted):
+def _cached(out, student, assignment, key):
     path = _result_path(out, student, assignment)
     if not path.exists():
         return None
-    result = json.loads(path.read_text())
-    folder = Path(submitted) / student / assignment
-    return result if result.get("hash") == submission_hash(folder, _source(assignment)) else None
+    result = json.loads(path.read_text(encoding="utf-8"))
+    return result if result.get("key") == key else None
 
 
-def _store(out, result, submitted):
+def _store(out, result):
+    """Keep a result, its feedback and its graded notebook in ``out``."""
     student, assignment = result["student"], result["assignment"]
-    result["hash"] = submission_hash(Path(submitted) / student / assignment, _source(assignment))
-    feedback = result.pop("feedback", None)
-    target = out / "feedback" / student / assignment
-    if target.exists():
-        shutil.rmtree(target)
-    if feedback and Path(feedback).is_dir():
-        shutil.copytree(feedback, target)
+    for kind in ("feedback", "autograded"):
+        source = result.pop(kind, None)
+        target = out / kind / student / assignment
+        if target.exists():
+            shutil.rmtree(target)
+        if source and Path(source).is_dir():
+            shutil.copytree(source, target)
     path = _result_path(out, student, assignment)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(result, indent=1, sort_keys=True))
+    path.write_text(json.dumps(result, indent=1, sort_keys=True, ensure_ascii=False),
+                    encoding="utf-8")
+
+
+# ----------------------------------------------------------------------------- the course's gradebook
+
+def record_in_course(course_dir, out, graded, submitted):
+    """Record the graded notebooks of ``graded`` (a ``ClassResults``) in an nbgrader course.
+
+    For each: the submission in ``COURSE/submitted/`` unless one is there already (so that
+    ``nbgrader autograde`` can regrade it), its graded notebook in ``COURSE/autograded/``, its
+    feedback in ``COURSE/feedback/`` and its scores in ``COURSE``'s gradebook, read from the
+    graded notebook by nbgrader's own ``SaveAutoGrades``, as ``nbgrader autograde`` records
+    them. Returns the number recorded.
+    """
+    from nbgrader.api import Gradebook
+    from nbgrader.preprocessors import SaveAutoGrades
+
+    course_dir, out = Path(course_dir).resolve(), Path(out)
+    api = release.nbgrader_api(course_dir)
+    db_url = api.coursedir.db_url
+    release.register(course_dir, graded.assignments, only_missing=True)
+    recorded = 0
+    for student, by_assignment in graded.results.items():
+        for assignment, result in by_assignment.items():
+            source = out / "autograded" / student / assignment
+            if result["status"] not in (GRADED, MANUAL) or not source.is_dir():
+                continue
+            target = course_dir / "autograded" / student / assignment
+            if target.exists():
+                shutil.rmtree(target)
+            shutil.copytree(source, target)
+            handed_in = course_dir / "submitted" / student / assignment
+            if not handed_in.exists():
+                shutil.copytree(Path(submitted) / student / assignment, handed_in)
+            timestamp_file = target / "timestamp.txt"
+            timestamp = ({"timestamp": timestamp_file.read_text().strip()}
+                         if timestamp_file.exists() else {})
+            with Gradebook(db_url) as gradebook:
+                gradebook.update_or_create_student(student)
+                gradebook.update_or_create_submission(assignment, student, **timestamp)
+            for path in sorted(target.glob("*.ipynb")):
+                nb = nbformat.read(str(path), 4)
+                resources = {"nbgrader": {"notebook": path.stem, "assignment": assignment,
+                                          "student": student, "db_url": db_url}}
+                SaveAutoGrades().preprocess(nb, resources)
+            feedback = out / "feedback" / student / assignment
+            feedback_target = course_dir / "feedback" / student / assignment
+            if feedback_target.exists():
+                shutil.rmtree(feedback_target)
+            if feedback.is_dir():
+                shutil.copytree(feedback, feedback_target)
+            recorded += 1
+    return recorded
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("submissions", help="nbgrader layout <student>/<assignment>/ or <assignment>/*.zip")
+    parser.add_argument("submissions",
+                        help="nbgrader layout <student>/<assignment>/, or an LMS export "
+                             "<assignment>/*.zip")
     parser.add_argument("--out", required=True, help="folder for grades.csv, summary, feedback")
+    parser.add_argument("--assignment", action="append",
+                        help="grade this assignment (repeatable; default: those submitted)")
+    parser.add_argument("--roster", help="CSV of student ids: the class list")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="students graded at once")
     parser.add_argument("--cell-timeout", type=int, default=60, help="seconds per cell")
     parser.add_argument("--zip-regexp", default=DEFAULT_ZIP_REGEXP,
                         help="regexp naming student_id and file_id in LMS file names")
-    parser.add_argument("--assignment", action="append", help="grade only these (repeatable)")
+    parser.add_argument("--force", action="store_true", help="regrade every notebook")
+    parser.add_argument("--course-dir",
+                        help="also record the results in this nbgrader course directory")
     args = parser.parse_args(argv)
-    results = grade_class(args.submissions, args.out, jobs=args.jobs, cell_timeout=args.cell_timeout,
-                          zip_regexp=args.zip_regexp, assignments=args.assignment)
-    flagged = sum(r["status"] != GRADED for by in results.values() for r in by.values())
-    print(f"graded {len(results)} students; {flagged} notebooks flagged; see {args.out}/grades.csv")
-    return 0
+    try:
+        graded = grade_class(args.submissions, args.out, jobs=args.jobs,
+                             cell_timeout=args.cell_timeout, zip_regexp=args.zip_regexp,
+                             assignments=args.assignment, roster=args.roster, force=args.force,
+                             course_dir=args.course_dir)
+    except InputError as error:
+        parser.error(str(error))
+    flagged = sum(r["status"] != GRADED for by in graded.results.values() for r in by.values())
+    print(f"{len(graded.results)} students, assignments {', '.join(graded.assignments) or 'none'}: "
+          f"{graded.regraded} graded, {graded.reused} unchanged since the last run; "
+          f"{flagged} flagged; see {Path(args.out) / 'grades.csv'}")
+    if graded.unmatched:
+        print(f"{len(graded.unmatched)} files could not be matched to a student's submission "
+              f"({Path(args.out) / 'unmatched.csv'}):", file=sys.stderr)
+        for item in graded.unmatched:
+            print(f"  {item.path}: {item.reason}", file=sys.stderr)
+    if args.course_dir:
+        print(f"recorded {graded.recorded} graded notebooks in {args.course_dir} (gradebook.db, "
+              "submitted/, autograded/, feedback/)")
+    return 1 if any(not item.junk for item in graded.unmatched) else 0
 
 
 if __name__ == "__main__":

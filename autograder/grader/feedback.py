@@ -120,8 +120,7 @@ def _encode(text):
 
 
 def _serialize(element):
-    attributes = "".join(f' {key}="{html.escape(value, quote=True)}"'
-                         for key, value in element.attrib.items())
+    attributes = "".join(f' {key}="{_encode(value)}"' for key, value in element.attrib.items())
     inner = _encode(html.unescape(element.text or ""))
     inner += "".join(_serialize(child) + _encode(html.unescape(child.tail or ""))
                      for child in element)

@@ -2,9 +2,15 @@
 
 ``build(folder, release_path, solution_path)`` writes one student folder per case in nbgrader's
 layout (``<student>/01_convolution/...``) and returns ``{student: Expected}``.
+``build_lms(...)`` writes an LMS export (zip archives of ``<student>_01_convolution.ipynb`` files,
+student ids with dots, underscores and non-ASCII letters) and a roster.
 """
 import json
+import unicodedata
+import zipfile
 from dataclasses import dataclass, field
+
+import nbformat
 
 from autograder.grader import notebooks
 from submissions import PATCH_LIBRARIES, WRONG_01, patched_in_cell, patched_inside_function
@@ -107,7 +113,7 @@ def build(folder, release_path, solution_path):
         "    x[0] = 0.0\n    return result"))
     cases = {
         "reference": (filled(reference), Expected(score=100)),
-        "blank": (release, Expected(score=0)),
+        "blank": (release, Expected(score=0, note="blank")),
         "wrong": (filled(WRONG_01), Expected(score=0)),
         "infiniteloop": (filled(dict(reference, sobel_kernels_solution=(
             "def sobel_kernels():\n    while True:\n        pass"))),
@@ -134,9 +140,11 @@ def build(folder, release_path, solution_path):
         "stderrnoise": (filled(_append(reference, "correlate1d_solution",
                                        "import sys, warnings\nprint('noise', file=sys.stderr)\n"
                                        "warnings.warn('a student warning')")), Expected(score=100)),
-        "editedtests": (edited_tests(reference), Expected(score=100)),
+        "editedtests": (edited_tests(reference),
+                        Expected(score=100, note="edited locked cells (the originals were graded)")),
         "editedtestswrong": (edited_tests(WRONG_01), Expected(score=0)),
-        "deletedtests": (without_tests(WRONG_01), Expected(score=0)),
+        "deletedtests": (without_tests(WRONG_01),
+                         Expected(score=0, note="deleted test cells (put back and graded)")),
         "deletedtestsright": (without_tests(reference), Expected(score=100)),
         "patchchecks": (filled(patched_in_cell(WRONG_01)), Expected(score=0)),
         "patchinside": (filled(patched_inside_function(WRONG_01)), Expected(score=0)),
@@ -164,3 +172,63 @@ def build(folder, release_path, solution_path):
     _write(folder, "emptyfile", raw=b"")
     expected["emptyfile"] = Expected(status="unreadable")
     return expected
+
+
+# ----------------------------------------------------------------------------- an LMS export
+
+ROSTER = ["ada.lovelace", "Müller", "jean_paul", "Zoë", "absent.student"]
+
+
+def _zip_without_utf8_flag(archive_path, entries):
+    """A zip whose member names are UTF-8 bytes without the UTF-8 flag (as macOS and older
+    Windows archivers write them); ``entries`` is ``[(name, bytes)]``."""
+    placeholders = {}
+    with zipfile.ZipFile(archive_path, "w") as archive:
+        for number, (name, data) in enumerate(entries):
+            raw = unicodedata.normalize("NFD", name).encode("utf-8")
+            placeholder = f"P{number:0{len(raw) - 1}d}".encode()
+            placeholders[placeholder] = raw
+            archive.writestr(placeholder.decode(), data)
+    blob = archive_path.read_bytes()
+    for placeholder, raw in placeholders.items():
+        blob = blob.replace(placeholder, raw)
+    archive_path.write_bytes(blob)
+
+
+def build_lms(folder, release_path, solution_path):
+    """An LMS export of notebook 01 in ``folder`` and a roster CSV beside it.
+
+    Returns ``(expected, unmatched, roster_path)``: ``{student: Expected}`` for every roster
+    student, and ``{file name fragment: reason fragment}`` for the files that must be listed as
+    unmatched.
+    """
+    release = notebooks.read(release_path)
+    reference = notebooks.solution_sources(notebooks.read(solution_path))
+
+    def text(nb):
+        return nbformat.writes(nb).encode()
+
+    solved = text(notebooks.with_solutions(release, reference))
+    export = folder / ASSIGNMENT
+    export.mkdir(parents=True)
+    with zipfile.ZipFile(export / "export.zip", "w") as archive:
+        archive.writestr(f"ada.lovelace_{FILENAME}", solved)
+        archive.writestr(f"Müller_{FILENAME}", text(release))
+        archive.writestr(f"jean_paul_{FILENAME}", text(notebooks.with_solutions(release, WRONG_01)))
+        archive.writestr(f"__MACOSX/._ada.lovelace_{FILENAME}", b"\0\5\26\7")
+        archive.writestr(f"stranger_{FILENAME}", solved)
+        archive.writestr("readme.txt", b"exported by the LMS")
+    _zip_without_utf8_flag(export / "late.zip", [(f"Zoë_{FILENAME}", solved)])
+    roster = folder.parent / f"{folder.name}-roster.csv"
+    roster.write_text("id,last_name,first_name\n" + "".join(f"{student},,\n" for student in ROSTER),
+                      encoding="utf-8")
+    expected = {
+        "ada.lovelace": Expected(score=100),
+        "Müller": Expected(score=0, note="blank"),
+        "jean_paul": Expected(score=0),
+        "Zoë": Expected(score=100),
+        "absent.student": Expected(status="missing"),
+    }
+    unmatched = {"__MACOSX": "archive metadata", f"stranger_{FILENAME}": "not on the roster",
+                 "readme.txt": "does not match"}
+    return expected, unmatched, roster
