@@ -284,6 +284,22 @@ def test_freeze_changing_values_fails(ref):
         checks.check_freeze(resets)
 
 
+def test_adam_over_every_parameter_moves_only_what_freeze_left_trainable(ref):
+    # The notebook's transfer demo hands Adam every parameter and says freeze alone decides what moves.
+    torch.manual_seed(0)
+    model = ref["freeze"](ref["replace_head"](MnistCNN(), 10), ["classifier.3"])
+    before = {name: p.detach().clone() for name, p in model.named_parameters()}
+    optimizer = torch.optim.Adam([{"params": list(model.classifier[3].parameters()), "lr": 1e-2},
+                                  {"params": list(model.features.parameters()) + list(model.classifier[1].parameters()),
+                                   "lr": 1e-3}])
+    for _ in range(3):
+        optimizer.zero_grad()
+        nn.functional.cross_entropy(model(torch.rand(8, 1, 28, 28)), torch.arange(8)).backward()
+        optimizer.step()
+    moved = {name for name, p in model.named_parameters() if not torch.equal(p, before[name])}
+    assert moved == {"classifier.3.weight", "classifier.3.bias"}
+
+
 def test_freeze_bad_input_messages():
     with pytest.raises(CheckFailure, match=r"freeze\(MnistCNN\(\), \['clasifier'\]\) returned without error"):
         checks.check_freeze_rejects_bad_input(lambda model, trainable=(): model)
