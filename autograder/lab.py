@@ -98,8 +98,6 @@ def _cell_line(tb):
 def short_traceback(etype, value, tb):
     """A failing check as a student should see it: the cell's line and the message."""
     message = str(value)
-    if issubclass(etype, NotImplementedError) and not message:
-        message = checking.not_implemented_message(_innermost_function(tb) or "this function")
     number, line = _cell_line(tb)
     where = f"in this cell, line {number}:  {line}" if number else "in this cell"
     frames = [f"  in your code, {f}" for f in checking.student_frames(value)
@@ -110,7 +108,12 @@ def short_traceback(etype, value, tb):
 
 def _install_displays(shell):
     def show_check_failure(self, etype, value, tb, tb_offset=None):
-        if issubclass(etype, NotImplementedError) or _raised_by_a_check(tb):
+        short = issubclass(etype, NotImplementedError) or _raised_by_a_check(tb)
+        if issubclass(etype, NotImplementedError) and not str(value):
+            name = _innermost_function(tb) or "this function"
+            etype, value = checking.CheckFailure, checking.CheckFailure(
+                checking.not_implemented_message(name))
+        if short:
             stb = short_traceback(etype, value, tb)
         else:
             stb = self.InteractiveTB.structured_traceback(etype, value, tb, tb_offset=tb_offset)
