@@ -5,6 +5,7 @@ import mutant_runner
 import mutants
 from autograder.grader import notebooks, release
 from contract import GRADED_FUNCTIONS
+from feedback_leaks import leaks
 
 # All tests of one notebook run on one xdist worker (--dist loadgroup): its mutants run once.
 ASSIGNMENTS = [pytest.param(a, marks=pytest.mark.xdist_group(f"mutants-{a}"))
@@ -77,3 +78,6 @@ def test_sample_of_mutants_agrees_with_nbgrader_autograde(outcomes, course, repo
             f"{mutant.description}: nbgrader failed {sorted(failed)}, the mutant run "
             f"{sorted(outcome.failed)}")
         assert result.max_score - result.score == outcome.points_lost
+        page = (course.feedback(assignment, student) / f"{assignment}.ipynb").with_suffix(".html")
+        assert not leaks(page.read_text(), notebooks.read(solution)), (
+            f"{mutant.description}: the feedback shows {leaks(page.read_text(), notebooks.read(solution))}")

@@ -2,6 +2,7 @@
 import pytest
 
 from autograder.grader import notebooks, release
+from feedback_leaks import leaks
 
 ASSIGNMENTS = release.assignments()
 
@@ -48,7 +49,9 @@ def test_blank_release_scores_zero_and_fails_every_test_cell_readably(course, as
     for cell in filter(notebooks.is_test, nb.cells):
         errors = notebooks.errors(cell)
         assert errors, f"{notebooks.grade_id(cell)} passes on the blank release"
-        readable = errors[0].ename == "NotImplementedError" or (
-            errors[0].ename == "CheckFailure" and "not implemented yet" in errors[0].evalue)
+        readable = errors[0].ename == "CheckFailure" and "not implemented yet" in errors[0].evalue
         assert readable, (f"{notebooks.grade_id(cell)} fails with {errors[0].ename}: "
-                          f"{errors[0].evalue}; expected the stub's NotImplementedError")
+                          f"{errors[0].evalue}; expected 'not implemented yet'")
+    page = (course.feedback(assignment, "blank") / f"{assignment}.html").read_text()
+    solution = notebooks.read(course.solutions_dir / assignment / filename)
+    assert not leaks(page, solution), f"the feedback shows: {leaks(page, solution)}"

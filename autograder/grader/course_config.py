@@ -25,7 +25,7 @@ from nbgrader.preprocessors import (
 from nbconvert.preprocessors import ClearMetadataPreprocessor, CSSHTMLHeaderPreprocessor
 
 from autograder.grader import feedback, lockedcells
-from autograder.grader.execute import CourseExecute, FlagForReview
+from autograder.grader.execute import CourseExecute, FlagForReview, ShowStudentErrors
 
 COURSE_ID = "cnn-course"
 SOURCE_DIRECTORY = "solutions"
@@ -89,12 +89,13 @@ def configure(c, root):
     c.OverwriteCells.add_missing_cells = True
     # Locked cells are restored as nbgrader does; only a student's edit is reported.
     c.Autograde.sanitize_preprocessors = lockedcells.SANITIZE_PREPROCESSORS
-    # Feedback shows that hidden tests exist, not their source; its outputs name no folder of
+    # Feedback shows that hidden tests exist, not their source, and a failing test shows only
+    # its visible line, the student's own lines and the message; its outputs name no folder of
     # the instructor's machine and its formulas are MathML, so the page works offline (no
     # MathJax from a CDN: TEMPLATE_BASEDIRS). Preprocessors that rewrite outputs go before
     # StripInstructorPaths.
     c.GenerateFeedback.preprocessors = [
-        GetGrades, ClearHiddenTests,
+        GetGrades, ClearHiddenTests, ShowStudentErrors,
         feedback.StripInstructorPaths, feedback.MathToMathML, CSSHTMLHeaderPreprocessor,
     ]
     c.GenerateFeedback.HTMLExporter.extra_template_basedirs = feedback.TEMPLATE_BASEDIRS

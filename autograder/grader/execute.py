@@ -11,6 +11,10 @@ cell that killed the kernel), in the notebook's metadata (``cnn_course.review``)
 
 ``FlagForReview``, after nbgrader's ``SaveAutoGrades``, turns those findings into nbgrader's own
 "needs manual grade" flag and a comment on the cell concerned, which the formgrader shows.
+
+``ShowStudentErrors``, in the feedback step, replaces each failing test cell's traceback (which
+the instructor keeps in the graded notebook: hidden tests' lines, the checks' internals) with
+what a student may see: the visible line that failed, their own code's lines, and the message.
 """
 from pathlib import Path
 
@@ -106,3 +110,18 @@ class FlagForReview(NbGraderPreprocessor):
                 comment.auto_comment = "Flagged for review: " + "; ".join(reasons)
             gradebook.db.commit()
         return nb, resources
+
+
+class ShowStudentErrors(NbGraderPreprocessor):
+    """Feedback: a test cell's error shows the student-safe traceback the grader recorded."""
+
+    def preprocess_cell(self, cell, resources, index):
+        if cell.cell_type != "code" or not notebooks.is_test(cell):
+            return cell, resources
+        safe = cell.metadata.get(METADATA_KEY, {}).get("feedback_traceback")
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "error":
+                output["traceback"] = list(safe) if safe else [f"{output.get('ename')}: "
+                                                               f"{output.get('evalue')}"]
+        cell.metadata.pop(METADATA_KEY, None)
+        return cell, resources
