@@ -5,8 +5,6 @@ import io
 import ipywidgets as widgets
 import numpy as np
 import pytest
-import torch
-import torch.nn.functional as F
 from PIL import Image
 
 from autograder.widgets.backprop_matrix import (
@@ -33,21 +31,26 @@ def decode(png):
     return np.asarray(Image.open(io.BytesIO(png)))
 
 
-def torch_weight_numbers(dims, size, kernel_size, stride, padding):
-    """The unrolled matrix of PyTorch's conv with the kernel 1, 2, ... (rounded to ints)."""
+def formula_weight_numbers(dims, size, kernel_size, stride, padding):
+    """The unrolled matrix by its formula: row r holds weight m at input r * stride - padding + m."""
+    n_out = (size + 2 * padding - kernel_size) // stride + 1
+    one = np.zeros((n_out, size), dtype=np.int64)
+    for r in range(n_out):
+        for m in range(kernel_size):
+            c = r * stride - padding + m
+            if 0 <= c < size:
+                one[r, c] = m + 1
     if dims == "1-D":
-        out = F.conv1d(torch.eye(size, dtype=torch.float64)[:, None],
-                       torch.arange(1.0, kernel_size + 1, dtype=torch.float64)[None, None],
-                       stride=stride, padding=padding)
-    else:
-        out = F.conv2d(torch.eye(size * size, dtype=torch.float64).reshape(-1, 1, size, size),
-                       torch.arange(1.0, kernel_size ** 2 + 1, dtype=torch.float64)
-                       .reshape(1, 1, kernel_size, kernel_size), stride=stride, padding=padding)
-    return np.rint(out.reshape(out.shape[0], -1).numpy().T).astype(np.int64)
+        return one
+    # 2-D: output (i, j) meets input (a, b) through weight (m, q), numbered m K + q + 1, where the
+    # 1-D matrix puts weight m at (i, a) and weight q at (j, b)
+    m, q = one[:, None, :, None] - 1, one[None, :, None, :] - 1  # axes (i, j, a, b)
+    numbers = np.where((m >= 0) & (q >= 0), m * kernel_size + q + 1, 0)
+    return numbers.reshape(n_out * n_out, size * size)
 
 
 @pytest.mark.parametrize("dims", DIMENSIONS)
-def test_weight_numbers_are_the_unrolled_torch_convolution(dims):
+def test_weight_numbers_follow_the_formula(dims):
     rng = np.random.default_rng(0)
     checked = 0
     while checked < 40:
@@ -57,7 +60,7 @@ def test_weight_numbers_are_the_unrolled_torch_convolution(dims):
         if kernel > size + 2 * padding:
             continue
         np.testing.assert_array_equal(weight_numbers(dims, size, kernel, stride, padding),
-                                      torch_weight_numbers(dims, size, kernel, stride, padding))
+                                      formula_weight_numbers(dims, size, kernel, stride, padding))
         checked += 1
 
 

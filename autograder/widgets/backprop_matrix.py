@@ -2,9 +2,9 @@
 
 Sliders for the input length (1-D) or the image side (2-D), the kernel size, the stride and the
 padding draw M with each kernel weight in its own colour and zeros white, the kernel in the same
-colours, and a summary of M's shape, density and memory. M is built without student code: PyTorch's
-conv is applied to every unit impulse (the responses are M's columns) with a kernel that holds the
-weight numbers 1, 2, ..., so every entry of M says which weight it is.
+colours, and a summary of M's shape, density and memory. M is built without student code, by
+PyTorch: its conv is applied to every unit impulse (the responses are M's columns) with a kernel
+that holds the weight numbers 1, 2, ..., so every entry of M says which weight it is.
 
 Measured on a 2-core CPU: `render` takes about 7 ms at the largest setting (2-D, side 12, kernel 5,
 padding 4: a 256 x 144 matrix) and 1-5 ms at typical ones; up to 37 ms while other jobs load
@@ -13,6 +13,8 @@ the machine.
 
 import ipywidgets as widgets
 import numpy as np
+import torch
+import torch.nn.functional as F
 from matplotlib import colormaps
 
 from .common import check_int, enlarge, explorer, panel_column, to_png
@@ -51,20 +53,23 @@ def weight_numbers(dims, size, kernel_size, stride=1, padding=0):
     dims: "1-D" (input of length ``size``) or "2-D" (``size`` x ``size`` image, flattened row-major);
     kernel_size: K, the kernel is (K,) or (K, K); stride >= 1, padding >= 0.
     Returns an int array (n_out, n): 0 where M is zero, m + 1 where M holds weight number m
-    (weights numbered row-major in 2-D). Column c of M is the layer's response to the impulse at
-    input c, computed here with the weight numbers as kernel. Raises ValueError for impossible
-    settings.
+    (weights numbered row-major in 2-D). Column c of M is PyTorch's conv1d/conv2d of the impulse at
+    input c, with the weight numbers as kernel. Raises ValueError for impossible settings.
     """
     dims, size, kernel_size, stride, padding = _check_setting(dims, size, kernel_size, stride, padding)
-    window = (kernel_size,) if dims == "1-D" else (kernel_size, kernel_size)
-    numbers = np.arange(1, kernel_size ** len(window) + 1).reshape(window)
-    impulses = np.eye(size ** len(window), dtype=np.int64).reshape((-1,) + (size,) * len(window))
-    padded = np.pad(impulses, [(0, 0)] + [(padding, padding)] * len(window))
-    axes = tuple(range(1, len(window) + 1))
-    patches = np.lib.stride_tricks.sliding_window_view(padded, window, axis=axes)
-    patches = patches[(slice(None),) + (slice(None, None, stride),) * len(window)]
-    responses = np.tensordot(patches, numbers, axes=len(window))  # (inputs, outputs...)
-    return np.ascontiguousarray(responses.reshape(responses.shape[0], -1).T)
+    axes = 1 if dims == "1-D" else 2
+    conv = F.conv1d if axes == 1 else F.conv2d
+    numbers = torch.arange(1.0, kernel_size ** axes + 1, dtype=torch.float64)
+    impulses = torch.eye(size ** axes, dtype=torch.float64).reshape((-1, 1) + (size,) * axes)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny tensors: other threads would only add their start-up cost
+    try:
+        responses = conv(impulses, numbers.reshape((1, 1) + (kernel_size,) * axes), stride=stride,
+                         padding=padding)  # (inputs, 1, outputs...): column c of M is row c here
+    finally:
+        torch.set_num_threads(threads)
+    matrix = np.rint(responses.reshape(size ** axes, -1).numpy().T).astype(np.int64)
+    return np.ascontiguousarray(matrix)
 
 
 def _cells_to_pixels(numbers, cell):

@@ -1,0 +1,1 @@
+"""Hidden checks: hand-written oracles, random cases and likely-mistake generators (grader only)."""
