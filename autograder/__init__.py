@@ -6,7 +6,8 @@ Modules, one job each. For students (shipped in the student bundle):
 - ``guards``: catch forbidden library calls in from-scratch exercises; count Python-level work.
 - ``sandbox``: the notebook's first (read-only) cell: exit guards, warnings, undoing monkey-patches.
 - ``convolution``, ``output_size``, ``parameters``, ``backprop_matrix``, ``pooling``,
-  ``upsampling``, ``normalization``, ``residual``, ``hmax_transfer``: the checks of notebooks 01-09.
+  ``upsampling``, ``normalization``, ``residual``, ``hmax_transfer``, ``convnet``: the checks of
+  notebooks 01-10 (``convnet`` also builds notebook 10's network in PyTorch).
 - ``models``: the small networks of notebook 09 and the EfficientNet-Lite0 loader.
 - ``data``: the one place that finds images, digits and MNIST.
 - ``widgets``: the interactive explorers, one module per notebook.

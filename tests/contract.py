@@ -20,4 +20,7 @@ GRADED_FUNCTIONS = {
     "08_residual": ["residual_input_grad", "gradient_norms", "gradient_correlation", "BasicBlock"],
     "09_hmax_transfer": ["gabor_kernel", "s1_layer", "c1_layer", "s2_layer", "c2_layer", "freeze",
                          "replace_head"],
+    "10_convnet": ["relu", "relu_backward", "softmax", "softmax_cross_entropy", "im2col", "col2im",
+                   "Conv2d", "MaxPool2d", "Flatten", "Linear", "ConvNet", "sgd_momentum_step",
+                   "train"],
 }

@@ -2,14 +2,15 @@
 
     python -m autograder.grader.bench                 # everything, README updated
     python -m autograder.grader.bench --only im2col   # one part, printed only: notebooks, autograde,
-                                               # class, widgets, im2col
+                                               # class, widgets, im2col, convnet
 
 Parts: each solution notebook executed headless (wall time, peak memory of its kernel); the
 autograde of one student's whole course; a class of 30 synthetic students (solutions, blank
 releases and mutants) through ``autograder.grader.classgrade``; the redraw latency of every widget
 (callback time of one control change); the reference ``conv2d_im2col`` against PyTorch's CPU
-``conv2d``. Timings are medians of repeats where repeats are cheap. Instructor-side: it reads
-the reference solutions from ``solutions/``.
+``conv2d``; one MNIST epoch of notebook 10's reference NumPy network beside the same network in
+PyTorch. Timings are medians of repeats where repeats are cheap. Instructor-side: it reads the
+reference solutions from ``solutions/``.
 """
 import argparse
 import json
@@ -28,7 +29,8 @@ from autograder.grader import notebooks, release
 REPO = release.REPO_ROOT
 README = REPO / "README.md"
 START, END = "<!-- bench:start -->", "<!-- bench:end -->"
-BUDGETS = {"notebook": 60.0, "course": 300.0, "autograde": 120.0, "widget": 0.100, "im2col": 1.5}
+BUDGETS = {"notebook": 60.0, "course": 300.0, "autograde": 120.0, "widget": 0.100, "im2col": 1.5,
+           "convnet": 3.0}
 
 _EXECUTE = """
 import json, resource, sys, time
@@ -196,6 +198,75 @@ def im2col_against_torch():
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def convnet_epoch(batch_size=64, lr=0.05, momentum=0.9, chunk=50):
+    """One MNIST epoch of notebook 10's reference network in NumPy beside the same network in PyTorch.
+
+    The reference is the solution cells of ``solutions/10_convnet`` (``ConvNet`` in float32, as its
+    ``train`` casts it, stepped by its ``sgd_momentum_step``); the other is
+    ``autograder.convnet.torch_convnet()`` with ``torch.optim.SGD``. Both start from the same
+    weights and take the same batches (one random order of the 60,000 training digits, batches of
+    ``batch_size``), each on one thread (one BLAS thread for NumPy, ``torch.set_num_threads(1)``
+    for PyTorch). They take turns every ``chunk`` steps, so a busy machine slows both alike.
+    Returns a dict: "numpy" and "torch" (wall seconds), "numpy_cpu" and "torch_cpu" (CPU seconds
+    of the training thread), "numpy_accuracy" and "torch_accuracy" (on the 10,000 test digits
+    after the epoch), "steps".
+    """
+    import numpy as np
+    import torch
+    import torch.nn.functional as F
+    from threadpoolctl import threadpool_limits
+
+    from autograder.convnet import load_params, torch_convnet
+    from autograder.data import load_mnist
+
+    source = notebooks.read(REPO / "solutions" / "10_convnet" / "10_convnet.ipynb")
+    reference = notebooks.solution_namespace(source, {"np": np})
+    images, labels = load_mnist("train")
+    test_images, test_labels = load_mnist("test")
+    x_train, x_test = images[:, None] / np.float32(255), test_images[:, None] / np.float32(255)
+    model = reference["ConvNet"](seed=0)
+    model.params = {name: value.astype(np.float32) for name, value in model.params.items()}
+    net = load_params(torch_convnet(), model.params)
+    optimizer = torch.optim.SGD(net.parameters(), lr=lr, momentum=momentum)
+    x_torch, y_torch = torch.from_numpy(x_train), torch.from_numpy(labels)
+    velocity = {}
+    order = np.random.default_rng(0).permutation(len(x_train))
+    batches = [order[start:start + batch_size] for start in range(0, len(order), batch_size)]
+
+    def numpy_steps(part):
+        for batch in part:
+            _, grads = model.loss(x_train[batch], labels[batch])
+            reference["sgd_momentum_step"](model.params, grads, velocity, lr, momentum)
+
+    def torch_steps(part):
+        for batch in part:
+            index = torch.from_numpy(batch)
+            loss = F.cross_entropy(net(x_torch[index]), y_torch[index])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+
+    totals = {"numpy": 0.0, "torch": 0.0, "numpy_cpu": 0.0, "torch_cpu": 0.0}
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with threadpool_limits(1, user_api="blas"):
+            for start in range(0, len(batches), chunk):
+                for name, steps in (("numpy", numpy_steps), ("torch", torch_steps)):
+                    wall, cpu = time.perf_counter(), time.thread_time()
+                    steps(batches[start:start + chunk])
+                    totals[name] += time.perf_counter() - wall
+                    totals[f"{name}_cpu"] += time.thread_time() - cpu
+            totals["numpy_accuracy"] = float(np.mean(model.predict(x_test) == test_labels))
+            with torch.no_grad():
+                scores = net(torch.from_numpy(x_test))
+            totals["torch_accuracy"] = float((scores.argmax(dim=1).numpy() == test_labels).mean())
+    finally:
+        torch.set_num_threads(threads)
+    totals["steps"] = len(batches)
+    return totals
+
+
 def _verdict(value, budget):
     return "within budget" if value <= budget else "**over budget**"
 
@@ -233,6 +304,14 @@ def table(parts):
                         f"vs {1000 * times['torch']:.1f} ms ({ratio:.2f}x); PyTorch without oneDNN: "
                         f"{1000 * times['torch_im2col']:.1f} ms | {BUDGETS['im2col']}x | "
                         f"{_verdict(ratio, BUDGETS['im2col'])} |")
+    if "convnet" in parts:
+        measured = parts["convnet"]
+        ratio = measured["numpy"] / measured["torch"]
+        rows.append(f"| one MNIST epoch of notebook 10's reference NumPy `ConvNet` vs the same network "
+                    f"in PyTorch (same weights and {measured['steps']} batches, one thread each) | "
+                    f"{measured['numpy']:.1f} s vs {measured['torch']:.1f} s ({ratio:.2f}x); test "
+                    f"accuracy {measured['numpy_accuracy']:.2%} vs {measured['torch_accuracy']:.2%} | "
+                    f"{BUDGETS['convnet']:.0f}x | {_verdict(ratio, BUDGETS['convnet'])} |")
     return "\n".join(rows)
 
 
@@ -247,7 +326,7 @@ def update_readme(text):
 
 
 PARTS = {"notebooks": notebook_times, "autograde": autograde_one_student, "class": grade_class_time,
-         "widgets": widget_latencies, "im2col": im2col_against_torch}
+         "widgets": widget_latencies, "im2col": im2col_against_torch, "convnet": convnet_epoch}
 
 
 def main(argv=None):
