@@ -309,12 +309,6 @@ def _source_dir(assignment):
 
 # ----------------------------------------------------------------------------- grading
 
-def _env():
-    env = dict(os.environ)
-    env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", "")
-    return env
-
-
 def _solution_sources(nb):
     return {c.metadata["nbgrader"]["grade_id"]: c.source for c in nb.cells
             if c.metadata.get("nbgrader", {}).get("solution")}
