@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from autograder import guards
+from autograder import guards, wire
 
 _deepcopy = copy.deepcopy
 _ndarray = np.ndarray
@@ -152,6 +152,8 @@ def _invoke(fn, args, kwargs, forbidden, helper=None):
         with watch:
             result = target(*args, **kwargs)
         return result, None, watch.called
+    except wire.WireError:
+        raise  # the grader could not send an argument: a bug of the check, not the student's
     except Exception as error:
         return None, error, []
 
@@ -322,11 +324,13 @@ def check_against_oracle(fn, oracle, cases, *, name=None, rtol=1e-6, atol=1e-9, 
         _passed()
 
 
-def check_raises(fn, args, kwargs=None, *, exception=ValueError, reason, name=None):
+def check_raises(fn, args, kwargs=None, *, exception=ValueError, reason, name=None, cause=None):
     """Fail unless ``fn(*args, **kwargs)`` raises ``exception`` (a class or tuple of classes).
 
-    ``reason`` says why the input is invalid; it appears in the failure message.
+    ``reason`` says why the input is invalid; it appears in the failure message. ``cause``, if
+    given, is named as the likely mistake when the function accepts the input.
     """
+    likely = f".\nLikely cause: {cause}" if cause else ""
     kwargs = kwargs or {}
     name = name or getattr(fn, "__name__", "the function")
     call = describe_call(name, args, kwargs)
@@ -342,4 +346,4 @@ def check_raises(fn, args, kwargs=None, *, exception=ValueError, reason, name=No
         raise CheckFailure(
             f"{call} raised {type(error).__name__} ({error}); expected {wanted} because {reason}"
         ) from error
-    raise CheckFailure(f"{call} returned without error; expected {wanted} because {reason}")
+    raise CheckFailure(f"{call} returned without error; expected {wanted} because {reason}{likely}")

@@ -35,8 +35,12 @@ TORCH_DTYPES = ("bool", "uint8", "int8", "int16", "int32", "int64", "float16", "
                 "complex64", "complex128")
 
 
-class WireError(ValueError):
-    """A value that cannot cross between the grader and the kernel, or a malformed message."""
+class WireError(Exception):
+    """A value that cannot cross between the grader and the kernel, or a malformed message.
+
+    Not a ``ValueError``: a check expecting the student's code to raise one must not mistake the
+    grader's own failure to send an argument for it.
+    """
 
 
 def transferable(cls):

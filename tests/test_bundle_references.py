@@ -7,6 +7,7 @@ and the test cells that use that function must then all fail (0 of their points)
 import ast
 import importlib
 import inspect
+import re
 
 import pytest
 
@@ -60,8 +61,8 @@ def _accepts(function, count):
 def test_no_bundled_callable_earns_a_graded_functions_points(repo, candidates, assignment):
     nb = notebooks.read(repo / "solutions" / assignment / f"{assignment}.ipynb")
     graded = _graded(nb)
-    cells = {name: [c for c in nb.cells if notebooks.is_test(c) and name in c.source]
-             for name in graded}
+    cells = {name: [c for c in nb.cells if notebooks.is_test(c)
+                    and re.search(rf"\b{name}\b", c.source)] for name in graded}
     earned = []
     with mutant_runner.session_for(nb) as session:
         session.run_notebook()
