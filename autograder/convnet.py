@@ -607,7 +607,7 @@ def check_bias_gradient(actual, expected, grad_out, axes, what):
     g = np.asarray(grad_out)
     wrong = [g.mean(axis=axes), g.sum(axis=axes) / len(g),
              g[0].sum(axis=tuple(a - 1 for a in axes[1:]))]
-    unsummed = type(actual) is np.ndarray and actual.ndim > 1 and actual.size > expected.size
+    unsummed = type(actual) is np.ndarray and actual.ndim > expected.ndim
     if unsummed or any(type(actual) is np.ndarray and actual.shape == w.shape
                        and difference(actual, w, check_dtype=False) is None for w in wrong):
         shape = f" (shape {actual.shape})" if type(actual) is np.ndarray else ""
@@ -961,15 +961,19 @@ def sgd_cases(rng, n_cases=3):
 
 
 def check_sgd_case(fn, params, lr, momentum, rng, n_steps=3, start_empty=True,
-                   name="sgd_momentum_step"):
+                   name="sgd_momentum_step", shadows=()):
     """``n_steps`` calls of ``fn(params, grads, velocity, lr, momentum)`` against torch.optim.SGD:
-    params updated in place, velocity holding PyTorch's momentum buffer."""
+    params updated in place, velocity holding PyTorch's momentum buffer. ``shadows``: pairs
+    ``(description, factory)``, ``factory(params, lr, momentum)`` making an optimizer with
+    ``step(grads)`` and ``param(key)`` that repeats a known mistake."""
     params = {key: value.copy() for key, value in params.items()}
     arrays = dict(params)
     velocity = {} if start_empty else {key: np.zeros_like(value) for key, value in params.items()}
-    reference, dampened = TorchSGD(params, lr, momentum), TorchSGD(params, lr, momentum, dampening=momentum)
-    nesterov = TorchSGD(params, lr, momentum, nesterov=True) if momentum > 0 else None
-    plain = TorchSGD(params, lr, 0.0)
+    reference = TorchSGD(params, lr, momentum)
+    wrong = [(MOMENTUM_IGNORED, TorchSGD(params, lr, 0.0))]
+    if momentum > 0:
+        wrong.append((NESTEROV, TorchSGD(params, lr, momentum, nesterov=True)))
+    wrong += [(description, factory(params, lr, momentum)) for description, factory in shadows]
     start = "an empty velocity dict" if start_empty else "a velocity of zeros"
     for step in range(1, n_steps + 1):
         grads = {key: rng.normal(size=value.shape) for key, value in arrays.items()}
@@ -977,15 +981,12 @@ def check_sgd_case(fn, params, lr, momentum, rng, n_steps=3, start_empty=True,
                 f"{start}")
         call_in_place(fn, (params, {k: g.copy() for k, g in grads.items()}, velocity, lr, momentum),
                       name=name, call=call)
-        for optimizer in (reference, dampened, nesterov, plain):
-            if optimizer is not None:
-                optimizer.step(grads)
+        for optimizer in [reference] + [optimizer for _, optimizer in wrong]:
+            optimizer.step(grads)
         for key in arrays:
             if params.get(key) is not arrays[key]:
                 raise CheckFailure(f"after {call}: " + NOT_IN_PLACE.format(name=key))
-            likely = [(DAMPENED, dampened.param(key)), (MOMENTUM_IGNORED, plain.param(key))]
-            if nesterov is not None:
-                likely.append((NESTEROV, nesterov.param(key)))
+            likely = [(description, optimizer.param(key)) for description, optimizer in wrong]
             assert_close(arrays[key], reference.param(key),
                          what=f"params[{key!r}] after {call}, against torch.optim.SGD",
                          likely=likely if momentum > 0 else [])
@@ -1001,11 +1002,11 @@ def check_sgd_case(fn, params, lr, momentum, rng, n_steps=3, start_empty=True,
 
 @one_thread
 def check_sgd_momentum_step(fn, seed=None, n_cases=3, n_steps=3, *, start_empty=True,
-                            name="sgd_momentum_step"):
+                            name="sgd_momentum_step", shadows=()):
     """Several steps of ``fn`` on random parameters equal torch.optim.SGD(lr, momentum)."""
     rng = make_rng(seed)
     for params, lr, momentum in sgd_cases(rng, n_cases):
-        check_sgd_case(fn, params, lr, momentum, rng, n_steps, start_empty, name)
+        check_sgd_case(fn, params, lr, momentum, rng, n_steps, start_empty, name, shadows)
 
 
 # ----------------------------------------------------------------------------- training

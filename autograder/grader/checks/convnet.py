@@ -216,12 +216,35 @@ def check_initial_loss(ConvNet, seed=None):
 
 # ----------------------------------------------------------------------------- SGD with momentum
 
+class DampenedSGD:
+    """The mistake v = momentum * v + (1 - momentum) * grad, param -= lr * v (from the first step
+    on, where PyTorch's own dampening would still add the whole gradient)."""
+
+    def __init__(self, params, lr, momentum):
+        self.params = {key: np.array(value, dtype=np.float64) for key, value in params.items()}
+        self.velocity = {key: np.zeros_like(value) for key, value in self.params.items()}
+        self.lr, self.momentum = lr, momentum
+
+    def step(self, grads):
+        for key, param in self.params.items():
+            self.velocity[key] = self.momentum * self.velocity[key] + (1 - self.momentum) * grads[key]
+            param -= self.lr * self.velocity[key]
+
+    def param(self, key):
+        return self.params[key]
+
+
+SGD_SHADOWS = ((checks.DAMPENED, DampenedSGD),)
+
+
 def check_sgd_momentum_step(fn, seed=None):
     """``sgd_momentum_step`` against torch.optim.SGD over several steps, the velocity starting as
     an empty dict and as zeros."""
     rng = make_rng(seed)
-    checks.check_sgd_momentum_step(fn, _seed(rng), n_cases=4, n_steps=4, start_empty=True)
-    checks.check_sgd_momentum_step(fn, _seed(rng), n_cases=3, n_steps=3, start_empty=False)
+    checks.check_sgd_momentum_step(fn, _seed(rng), n_cases=4, n_steps=4, start_empty=True,
+                                   shadows=SGD_SHADOWS)
+    checks.check_sgd_momentum_step(fn, _seed(rng), n_cases=3, n_steps=3, start_empty=False,
+                                   shadows=SGD_SHADOWS)
 
 
 # ----------------------------------------------------------------------------- training
