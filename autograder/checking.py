@@ -241,6 +241,8 @@ def difference(actual, expected, *, rtol=1e-6, atol=1e-9, check_dtype=True):
     if not _count(bad):
         return None
     first = tuple(_argwhere(bad)[0])
+    if not first:  # a single number
+        return f"got {float(got)!r}, expected {float(want)!r}"
     return (f"{_count(bad)} of {bad.size} values differ; first at index {_format_index(first)}: "
             f"got {float(got[first])!r}, expected {float(want[first])!r}")
 
