@@ -30,8 +30,8 @@ from torch import nn
 
 from autograder import guards
 from autograder.checking import (
-    CheckFailure, assert_close, call_student, check_raises, describe_call, difference, make_rng,
-    not_implemented_message,
+    CheckFailure, assert_close, call_student, check_raises, describe_call, describe_value,
+    difference, make_rng, not_implemented_message,
 )
 
 PRETRAINED_WEIGHTS = Path(__file__).resolve().parent.parent / "data" / "convnet_mnist.npz"
@@ -1106,31 +1106,34 @@ def check_learns(train, *, n_train=500, epochs=2, n_test=500, at_least=0.6, seed
 # ----------------------------------------------------------------------------- vectorization
 
 def check_vectorized(im2col, col2im, Conv2d, name="Conv2d"):
-    """im2col, col2im and Conv2d's forward and backward run no Python loop over output pixels:
-    the Python lines they execute do not grow with the image size."""
+    """im2col, col2im and Conv2d's forward and backward give PyTorch's results and run no Python
+    loop over output pixels: the Python lines they execute do not grow with the image size."""
     rng = make_rng(9)
     w = rng.normal(size=(3, 2, 3, 3))
     counts = {}
     for side in (7, 19):
         x = rng.normal(size=(2, 2, side, side))
+        grad_out = rng.normal(size=(2, 3, side - 2, side - 2))
         layer = construct(Conv2d, (2, 3, 3), {"seed": 0}, name=name)
         layer.params = {"w": w.copy(), "b": np.zeros(3)}
+        y, (dx, _, _) = by_autograd(F.conv2d, [x, w, np.zeros(3)], grad_out)
         runs = {
-            "im2col": (im2col, (x.copy(), 3)),
-            "col2im": (col2im, (unfold(x, 3, 1, 0), x.shape, 3)),
+            "im2col": (im2col, (x.copy(), 3), unfold(x, 3, 1, 0)),
+            "col2im": (col2im, (unfold(x, 3, 1, 0), x.shape, 3), fold(unfold(x, 3, 1, 0), x.shape, 3, 1, 0)),
             f"{name}.forward": (get_attribute(layer, "forward", name, "every layer has forward"),
-                                (x.copy(),)),
+                                (x.copy(),), y),
             f"{name}.backward": (get_attribute(layer, "backward", name, "every layer has backward"),
-                                 (rng.normal(size=(2, 3, side - 2, side - 2)),)),
+                                 (grad_out,), dx),
         }
-        for label, (fn, args) in runs.items():
+        for label, (fn, args, expected) in runs.items():
+            call = describe_call(label, args, {})
             try:
-                _, lines = guards.count_student_lines(fn, *args)
+                result, lines = guards.count_student_lines(fn, *args)
             except NotImplementedError:
                 raise CheckFailure(not_implemented_message(label.split(".")[0])) from None
             except Exception as error:
-                raise CheckFailure(f"{describe_call(label, args, {})} raised "
-                                   f"{type(error).__name__}: {error}") from error
+                raise CheckFailure(f"{call} raised {type(error).__name__}: {error}") from error
+            close(result, expected, call)
             counts.setdefault(label, []).append(((side - 2) ** 2, lines))
     for label, ((small, few), (large, many)) in counts.items():
         if many > few + 40:
@@ -1169,6 +1172,16 @@ def check_rejects_bad_input(softmax, softmax_cross_entropy, im2col, col2im, Conv
         (ConvNet, (), {"input_shape": (1, 8, 8), "kernel_size": 5}, ValueError,
          "an 8x8 input is too small for two 5x5 convolutions and 2x2 poolings", "ConvNet"),
     ]
+    valid = {"softmax": (softmax, (rng.normal(size=(2, 3)),), {}, (2, 3)),
+             "softmax_cross_entropy": (softmax_cross_entropy, (rng.normal(size=(2, 4)), np.array([0, 3])),
+                                       {}, None),
+             "im2col": (im2col, (x, 3), {}, (2, 27, 16)),
+             "col2im": (col2im, (rng.normal(size=(2, 27, 16)), x.shape, 3), {}, x.shape)}
+    for name, (fn, args, kwargs, shape) in valid.items():
+        result = call_student(fn, args, kwargs, name=name)
+        if shape is not None and (type(result) is not np.ndarray or result.shape != shape):
+            raise CheckFailure(f"{describe_call(name, args, kwargs)} returned "
+                               f"{describe_value(result)}; expected an array of shape {shape}")
     for fn, args, kwargs, exception, reason, name in bad:
         check_raises(fn, args, kwargs, exception=exception, reason=reason, name=name)
     forward = [
@@ -1178,8 +1191,12 @@ def check_rejects_bad_input(softmax, softmax_cross_entropy, im2col, col2im, Conv
          "MaxPool2d"),
         (Linear, (5, 3), rng.normal(size=(2, 4)), "x has 4 features, the layer 5", "Linear"),
     ]
+    good = {"Conv2d": rng.normal(size=(2, 3, 6, 6)), "MaxPool2d": rng.normal(size=(1, 1, 8, 8)),
+            "Linear": rng.normal(size=(2, 5))}
     for cls, args, value, reason, name in forward:
         label = describe_call(name, args, {})
         layer = construct(cls, args, name=name)
+        call_method(layer, "forward", (good[name],), label)
         check_raises(get_attribute(layer, "forward", label, "every layer has forward"), (value,),
                      reason=reason, name=f"{label}.forward")
+    new_convnet(ConvNet, TINY_NETWORK, 0)
