@@ -81,6 +81,7 @@ class KernelLink:
         self.comm_id = uuid.uuid4().hex
         self.deadline = None
         self.broken = None  # why the kernel must be restarted before the next use, if it must
+        self.requests = 0
         self._counter = 0
 
     def open(self):
@@ -100,6 +101,7 @@ class KernelLink:
             raise KernelUnavailable("this object belonged to a kernel that has been restarted")
         encoder = wire.Encoder(self._handle_node, mark_refs=True)
         self._counter += 1
+        self.requests += 1
         data = {"op": operation, "rq": self._counter, **fields,
                 "args": encoder.encode(list(args)), "kwargs": encoder.encode(dict(kwargs or {}))}
         if target is not None:

@@ -56,6 +56,9 @@ class Report:
     sandboxed: bool
     restarts: int = 0
     events: list = field(default_factory=list)  # plain sentences, for the instructor
+    seconds: dict = field(default_factory=lambda: {"kernel": 0.0, "student cells": 0.0,
+                                                   "test cells": 0.0})
+    requests: int = 0  # round trips from the test cells to the kernel
 
 
 @dataclass
@@ -217,6 +220,7 @@ class GradingSession:
         return False
 
     def _start_kernel(self):
+        started = time.perf_counter()
         self._scratch = Path(tempfile.mkdtemp(prefix="cnnk", dir="/tmp"))  # short: socket paths
         cwd = self._scratch
         if self.sandboxed:
@@ -248,6 +252,7 @@ class GradingSession:
         self.link.open()
         if self.checker is not None:
             self.checker.rebind(self.link)
+        self.report.seconds["kernel"] += time.perf_counter() - started
 
     def _install_agent(self):
         code = ("import autograder.agent as _cnn_course_agent\n"
@@ -323,6 +328,7 @@ class GradingSession:
         if self.link.broken:
             self.restart(self.link.broken)
         cell.outputs = []
+        started = time.perf_counter()
         try:
             self.client.execute_cell(cell, index)
         except DeadKernelError:
@@ -333,6 +339,7 @@ class GradingSession:
                  "the memory running out); it was restarted, and this cell is not run again"]))
             self.restart(f"cell {index} killed the kernel")
             return
+        self.report.seconds["student cells"] += time.perf_counter() - started
         self.history.append(index)
         self._execution_count = max(self._execution_count, cell.get("execution_count") or 0)
         if any(o.get("ename") == "CellTimeoutError" for o in cell.outputs if o.output_type == "error"):
@@ -367,10 +374,13 @@ class GradingSession:
         if self.link.broken:
             self.restart(self.link.broken)
         self.link.deadline = time.monotonic() + self.timeout
+        started, requests = time.perf_counter(), self.link.requests
         try:
             outcome = self.checker.run(grade_id, self.tests[grade_id] if source is None else source)
         finally:
             self.link.deadline = None
+            self.report.seconds["test cells"] += time.perf_counter() - started
+            self.report.requests += self.link.requests - requests
         if isinstance(outcome.error, (KernelUnavailable, TimeoutError)):
             self.report.events.append(f"test cell {grade_id}: {outcome.error}")
         return outcome
