@@ -1,12 +1,14 @@
-"""Checks of notebook 08 (residual gradient flow).
+"""Checks of notebook 08 (residual gradient flow), the part students receive.
 
-Oracles are independent of the exercises: PyTorch autograd for the hand-derived input gradients,
+Oracles are public libraries: PyTorch autograd for the hand-derived input gradients,
 ``torchvision.models.resnet.BasicBlock`` (with its projection shortcut built as torchvision's
 ``ResNet._make_layer`` builds it) for ``BasicBlock``. The oracles of ``gradient_norms`` and
-``gradient_correlation`` would give those exercises away, so they live in the notebook's hidden
-test cells and are passed in: this module only builds the random real models, compares, and
-names likely mistakes. Every ``check_*`` function raises ``CheckFailure`` with a readable message,
-or returns ``None``.
+``gradient_correlation`` and the generators of likely wrong answers live with the grader
+(``autograder.grader.checks.residual``), which passes them in; this module builds the random
+inputs and real models, compares, and names the mistakes it can recognise from the expected answer
+alone. The model classes the checks send to the student's code are registered with
+``wire.transferable``, so under grading they cross to the student's kernel as data. Every
+``check_*`` function raises ``CheckFailure`` with a readable message, or returns ``None``.
 """
 import copy
 
@@ -17,13 +19,19 @@ import torch.func
 import torch.nn as nn
 from torchvision.models import resnet
 
+from autograder import wire
 from autograder.checking import (
     Case, CheckFailure, assert_close, call_student, check_against_oracle, check_raises, difference,
+    is_instance, make_rng, output_and_gradients,
 )
 
 IDENTITY_MISSING = (
     "the identity term is missing: y = relu(z) + x adds dL/dy itself to the gradient "
     "(the '+ I' of the derivation)"
+)
+IDENTITY_ADDED = (
+    "the identity term is added: that is the residual block; the plain block "
+    "y = relu(x @ W.T + b) @ V.T has no shortcut"
 )
 SLOPE_AT_INPUT = "relu' is taken at x: it belongs to the pre-activation z = x @ W.T + b"
 SLOPE_AT_KINK = "relu'(0) is taken as 1: PyTorch (and this exercise) use relu'(0) = 0, i.e. z > 0"
@@ -40,6 +48,12 @@ SUMMED_LOSS = (
     "the loss is summed: L is the mean squared error (torch.nn.functional.mse_loss with its "
     "default reduction='mean')"
 )
+INPUT_INCLUDED = "the input x is counted as a block: return one norm per block, dL/dx excluded"
+LAST_BLOCK_MISSING = "the last block (the model's output) is left out: it counts too"
+PER_EXAMPLE_MEAN = (
+    "this is the mean of the per-example norms: take one norm over the whole batch tensor "
+    "(torch.linalg.vector_norm of the full gradient)"
+)
 
 LAG_ZERO = "this is the lag-0 correlation (always 1): compare g[:-1] with g[1:]"
 NO_MEAN_REMOVAL = (
@@ -51,6 +65,19 @@ GLOBAL_MEAN = (
     "exercise asks for Pearson's correlation of g[:-1] and g[1:], each centred and scaled by itself"
 )
 LAG_TWO = "this compares gradients two grid points apart: the lag is 1 (g[:-1] with g[1:])"
+OUTPUTS_CORRELATED = (
+    "this is the correlation of the outputs f(x_i), not of the gradients df/dx: differentiate "
+    "the model's output with respect to its input (torch.autograd.grad)"
+)
+FINITE_DIFFERENCES = (
+    "the gradient is estimated from the outputs by finite differences (np.gradient, np.diff): "
+    "take the exact df/dx with autograd"
+)
+CONSTANT_NOT_NAN = (
+    "a constant gradient has no correlation: test the values themselves (a.min() == a.max()) and "
+    "return nan; after centring, rounding leaves tiny non-zero deviations, which give a "
+    "meaningless number"
+)
 
 # Differentiation by the library: the input-gradient exercises are worked out by hand in NumPy.
 AUTOGRAD = (
@@ -58,92 +85,18 @@ AUTOGRAD = (
     torch.autograd.functional.jacobian, torch.autograd.functional.vjp, torch.func.vjp,
     torch.func.grad, torch.func.jacrev, torch.func.jacfwd,
 )
+# BasicBlock is written from torch.nn layers, not taken from torchvision.
+TORCHVISION_BLOCK = (resnet.BasicBlock.__init__, resnet.BasicBlock.forward)
 
-# ----------------------------------------------------------------------------- oracles
-
-
-def _leaf(array):
-    return torch.tensor(np.asarray(array, dtype=np.float64), requires_grad=True)
+# ----------------------------------------------------------------------------- input gradients
 
 
-def oracle_plain_input_grad(grad_y, W, b, V, x):
-    """dL/dx of y = relu(x @ W.T + b) @ V.T by PyTorch autograd, float64 (N, D_in)."""
-    inputs = _leaf(x)
-    y = torch.relu(inputs @ torch.from_numpy(W).T + torch.from_numpy(b)) @ torch.from_numpy(V).T
-    (grad,) = torch.autograd.grad(y, inputs, torch.from_numpy(grad_y))
+def _input_grad_by_autograd(forward, grad_y, x):
+    """dL/dx for y = forward(x) and the given dL/dy, by PyTorch autograd, float64."""
+    inputs = torch.tensor(np.asarray(x, dtype=np.float64), requires_grad=True)
+    upstream = torch.from_numpy(np.asarray(grad_y, dtype=np.float64))
+    (grad,) = torch.autograd.grad(forward(inputs), inputs, upstream)
     return grad.numpy()
-
-
-def oracle_residual_input_grad(grad_y, W, b, x):
-    """dL/dx of y = relu(x @ W.T + b) + x by PyTorch autograd, float64 (N, D)."""
-    inputs = _leaf(x)
-    y = torch.relu(inputs @ torch.from_numpy(W).T + torch.from_numpy(b)) + inputs
-    (grad,) = torch.autograd.grad(y, inputs, torch.from_numpy(grad_y))
-    return grad.numpy()
-
-
-# Bound now, before any student cell runs: this module's attributes are restored after each cell.
-_TORCHVISION_BLOCK, _CONV1X1 = resnet.BasicBlock, resnet.conv1x1
-
-
-def torchvision_basic_block(c_in, c_out, stride=1):
-    """torchvision's BasicBlock with the projection shortcut ``ResNet._make_layer`` would give it."""
-    downsample = None
-    if stride != 1 or c_in != c_out:
-        downsample = nn.Sequential(_CONV1X1(c_in, c_out, stride), nn.BatchNorm2d(c_out))
-    return _TORCHVISION_BLOCK(c_in, c_out, stride, downsample)
-
-
-def _pearson(a, b):
-    if np.ptp(a) == 0 or np.ptp(b) == 0:
-        return float("nan")
-    return float(np.corrcoef(a, b)[0, 1])
-
-
-def pearson_lag1(g):
-    """Pearson correlation of ``g[:-1]`` and ``g[1:]`` (numpy.corrcoef); NaN if one is constant."""
-    g = np.asarray(g, dtype=np.float64)
-    return _pearson(g[:-1], g[1:])
-
-
-# ----------------------------------------------------------------------------- likely mistakes
-
-
-def _relu_slope(z):
-    return (z > 0).astype(np.float64)
-
-
-def _mistakes_residual(grad_y, W, b, x):
-    z = x @ W.T + b
-    through = grad_y * _relu_slope(z)
-    return [
-        (IDENTITY_MISSING, through @ W),
-        (SLOPE_AT_INPUT, (grad_y * _relu_slope(x)) @ W + grad_y),
-        (W_TRANSPOSED, through @ W.T + grad_y),
-        (BIAS_IGNORED, (grad_y * _relu_slope(x @ W.T)) @ W + grad_y),
-        (SLOPE_MISSING, grad_y @ W + grad_y),
-    ]
-
-
-def _mistakes_plain(grad_y, W, b, V, x):
-    z = x @ W.T + b
-    grad_h = grad_y @ V
-    found = [(SLOPE_MISSING, grad_h @ W),
-             (BIAS_IGNORED, (grad_h * _relu_slope(x @ W.T)) @ W)]
-    if grad_y.shape[1] == V.shape[1]:
-        found.append((V_TRANSPOSED, (grad_y @ V.T * _relu_slope(z)) @ W))
-    if grad_y.shape[1] == x.shape[1]:
-        found.append(("the identity term is added: that is the residual block; the plain block "
-                      "y = relu(x @ W.T + b) @ V.T has no shortcut",
-                      (grad_h * _relu_slope(z)) @ W + grad_y))
-    return found
-
-
-# ----------------------------------------------------------------------------- random cases
-
-
-def _rng(seed):
-    return np.random.default_rng(seed)
 
 
 def _away_from_kinks(rng, x, W, b):
@@ -153,9 +106,9 @@ def _away_from_kinks(rng, x, W, b):
     return b
 
 
-def cases_residual(seed, n_cases=25):
+def cases_residual(seed=None, n_cases=25):
     """Random ``(grad_y, W, b, x)`` for residual blocks, N in 1..6, D in 1..8, no kinks."""
-    rng = _rng(seed)
+    rng = make_rng(seed)
     cases = []
     for i in range(n_cases):
         n, d = (1, 1) if i == 0 else (int(v) for v in rng.integers(1, [7, 9]))
@@ -165,9 +118,9 @@ def cases_residual(seed, n_cases=25):
     return cases
 
 
-def cases_plain(seed, n_cases=25):
+def cases_plain(seed=None, n_cases=25):
     """Random ``(grad_y, W, b, V, x)`` for plain blocks, non-square W and V included, no kinks."""
-    rng = _rng(seed)
+    rng = make_rng(seed)
     cases = []
     for i in range(n_cases):
         n, d_in, hidden, d_out = (int(v) for v in rng.integers(1, [7, 9, 9, 9]))
@@ -180,26 +133,47 @@ def cases_plain(seed, n_cases=25):
     return cases
 
 
-# ----------------------------------------------------------------------------- input gradients
+def check_residual_input_grad(fn, seed=None, n_cases=25, likely_mistakes=None):
+    """``residual_input_grad`` equals PyTorch autograd on random blocks, worked out by hand.
+
+    ``likely_mistakes(grad_y, W, b, x)``: known wrong answers to name, as ``(description, array)``.
+    """
+    def autograd(grad_y, W, b, x):
+        W, b = torch.from_numpy(W), torch.from_numpy(b)
+        return _input_grad_by_autograd(lambda t: torch.relu(t @ W.T + b) + t, grad_y, x)
+
+    check_against_oracle(fn, autograd, cases_residual(seed, n_cases), name="residual_input_grad",
+                         forbidden=AUTOGRAD, likely_mistakes=likely_mistakes)
 
 
-def check_residual_input_grad(fn, seed=801, n_cases=25):
-    """``residual_input_grad`` equals PyTorch autograd on random blocks, worked out by hand."""
-    check_against_oracle(fn, oracle_residual_input_grad, cases_residual(seed, n_cases),
-                         name="residual_input_grad", forbidden=AUTOGRAD,
-                         likely_mistakes=_mistakes_residual)
+def check_plain_input_grad(fn, seed=None, n_cases=25, likely_mistakes=None):
+    """``plain_input_grad`` equals PyTorch autograd on random blocks, worked out by hand.
+
+    ``likely_mistakes(grad_y, W, b, V, x)``: known wrong answers to name.
+    """
+    def autograd(grad_y, W, b, V, x):
+        W, b, V = torch.from_numpy(W), torch.from_numpy(b), torch.from_numpy(V)
+        return _input_grad_by_autograd(lambda t: torch.relu(t @ W.T + b) @ V.T, grad_y, x)
+
+    check_against_oracle(fn, autograd, cases_plain(seed, n_cases), name="plain_input_grad",
+                         forbidden=AUTOGRAD, likely_mistakes=likely_mistakes)
 
 
-def check_plain_input_grad(fn, seed=802, n_cases=25):
-    """``plain_input_grad`` equals PyTorch autograd on random blocks, worked out by hand."""
-    check_against_oracle(fn, oracle_plain_input_grad, cases_plain(seed, n_cases),
-                         name="plain_input_grad", forbidden=AUTOGRAD,
-                         likely_mistakes=_mistakes_plain)
+def check_input_grads_reject_bad_input(residual_input_grad, plain_input_grad, seed=None):
+    """Both input-gradient functions raise ``ValueError`` for shapes that do not fit together.
 
-
-def check_input_grads_reject_bad_input(residual_input_grad, plain_input_grad):
-    """Both input-gradient functions raise ``ValueError`` for shapes that do not fit together."""
-    rng = _rng(803)
+    Each is first called on a valid block worked out by hand, so that a function that raises for
+    everything does not pass.
+    """
+    one = np.ones((1, 1))
+    # D = 1: z = 1 * 2 + 1 = 3 > 0; residual 1 * 2 + 1 = 3; plain with V = [[3]]: (1 * 3) * 2 = 6
+    assert_close(call_student(residual_input_grad, (one, 2 * one, np.ones(1), one),
+                              name="residual_input_grad"), [[3.0]],
+                 what="residual_input_grad on a valid block with D = 1")
+    assert_close(call_student(plain_input_grad, (one, 2 * one, np.ones(1), 3 * one, one),
+                              name="plain_input_grad"), [[6.0]],
+                 what="plain_input_grad on a valid block with D = 1")
+    rng = make_rng(seed)
     x, g = rng.normal(size=(4, 3)), rng.normal(size=(4, 3))
     W, b = rng.normal(size=(3, 3)), rng.normal(size=3)
     bad_residual = [
@@ -225,9 +199,11 @@ def check_input_grads_reject_bad_input(residual_input_grad, plain_input_grad):
         check_raises(plain_input_grad, args, reason=reason, name="plain_input_grad")
 
 
-# ----------------------------------------------------------------------------- real models
+# ----------------------------------------------------------------------------- fixture models
+# Under grading these cross to the student's kernel as data (class name, parameters, attributes).
 
 
+@wire.transferable
 class ResidualLinear(nn.Module):
     """The notes' residual block on rows: ``y = x + relu(x @ W.T + b)``."""
 
@@ -239,6 +215,7 @@ class ResidualLinear(nn.Module):
         return x + torch.relu(self.linear(x))
 
 
+@wire.transferable
 class ParallelSum(nn.Module):
     """``y = first(x) + second(x)``."""
 
@@ -248,6 +225,66 @@ class ParallelSum(nn.Module):
 
     def forward(self, x):
         return self.first(x) + self.second(x)
+
+
+@wire.transferable
+class Square(nn.Module):
+    """f(x) = x ** 2: its gradient 2 x is a straight line, perfectly correlated with itself shifted."""
+
+    def forward(self, x):
+        return x ** 2
+
+
+@wire.transferable
+class Zigzag(nn.Module):
+    """|x mod 2 - 1|: slope -1 on (0, 1), +1 on (1, 2), and so on."""
+
+    def forward(self, x):
+        return torch.abs(torch.remainder(x, 2.0) - 1.0)
+
+
+@wire.transferable
+class Parabola(nn.Module):
+    """f(x) = a x^2 + b x (float64): its gradient 2 a x + b is a straight line in x."""
+
+    def __init__(self, a, b):
+        super().__init__()
+        self.a, self.b = float(a), float(b)
+
+    def forward(self, x):
+        return self.a * x ** 2 + self.b * x
+
+
+@wire.transferable
+class TriangleWave(nn.Module):
+    """A triangle wave of period p: slope -1 on the first half of each period, +1 on the second."""
+
+    def __init__(self, period):
+        super().__init__()
+        self.period = float(period)
+
+    def forward(self, x):
+        return torch.abs(torch.remainder(x, self.period) - self.period / 2)
+
+
+def _square_on_half_grid_mistakes():
+    """Wrong answers for ``Square()`` on the visible grid 0.5, 1.5, ..., 9.5, from closed forms.
+
+    There f = x^2 and g = 2x exactly; np.gradient of f is exact inside, 2x +- 1 at the two ends.
+    """
+    x = np.arange(10.0) + 0.5
+    g, f = 2 * x, x ** 2
+    a, b, centred = g[:-1], g[1:], g - g.mean()
+    ends = np.gradient(f, x)
+    return [
+        (NO_MEAN_REMOVAL, a @ b / np.sqrt((a @ a) * (b @ b))),
+        (GLOBAL_MEAN, centred[:-1] @ centred[1:] / (centred @ centred)),
+        (OUTPUTS_CORRELATED, np.corrcoef(f[:-1], f[1:])[0, 1]),
+        (FINITE_DIFFERENCES, np.corrcoef(ends[:-1], ends[1:])[0, 1]),
+    ]
+
+
+SQUARE_ON_HALF_GRID_MISTAKES = _square_on_half_grid_mistakes()
 
 
 def _seed_torch(rng):
@@ -269,13 +306,16 @@ def _blocks(kind, depth, width):
     return [ResidualLinear(width) for _ in range(depth)]
 
 
-def stack_cases(seed, n_cases=8):
+# ----------------------------------------------------------------------------- gradient_norms
+
+
+def stack_cases(seed=None, n_cases=8):
     """Random real ``nn.Sequential`` models with inputs and targets, float64.
 
     Returns a list of ``(description, model, x, target)``: plain and residual fully connected
     stacks, a stack changing widths, a convolutional stack with batch norm in training mode.
     """
-    rng = _rng(seed)
+    rng = make_rng(seed)
     cases = []
     for i in range(n_cases):
         _seed_torch(rng)
@@ -306,6 +346,42 @@ def stack_cases(seed, n_cases=8):
             target = torch.randn(copy.deepcopy(model)(x).shape, dtype=torch.float64)
         cases.append((description, model, x, target))
     return cases
+
+
+def _as_floats(result):
+    """Lists and tuples of numbers become float64 arrays; anything else is returned as it is."""
+    if isinstance(result, (list, tuple)):
+        try:
+            return np.array([float(v) for v in result])
+        except (TypeError, ValueError):
+            return result
+    return result
+
+
+def check_gradient_norms(fn, oracle, seed=None, n_cases=8, likely_mistakes=None):
+    """``gradient_norms`` equals ``oracle(model, x, target)`` on real random stacks.
+
+    ``oracle`` returns the expected norms, float64 ``(len(model),)``; it gets its own copies.
+    ``likely_mistakes(model, x, target)`` returns further known wrong answers (it gets copies).
+    """
+    for description, model, x, target in stack_cases(seed, n_cases):
+        expected = np.asarray(oracle(copy.deepcopy(model), x.clone(), target.clone()),
+                              dtype=np.float64)
+        extra = (likely_mistakes(copy.deepcopy(model), x.clone(), target.clone())
+                 if likely_mistakes else [])
+        actual = _as_floats(call_student(fn, (model, x, target), name="gradient_norms"))
+        if hasattr(actual, "shape") and actual.shape == (len(model) + 1,):
+            raise CheckFailure(f"gradient_norms on {description} returned {len(model) + 1} norms "
+                               f"for {len(model)} blocks.\nLikely cause: {INPUT_INCLUDED}")
+        if hasattr(actual, "shape") and actual.shape == (len(model) - 1,) and len(model) > 1:
+            raise CheckFailure(f"gradient_norms on {description} returned {len(model) - 1} norms "
+                               f"for {len(model)} blocks.\nLikely cause: {LAST_BLOCK_MISSING}")
+        likely = [(OUTPUT_SIDE_FIRST, expected[::-1]), (SQUARED_NORMS, expected ** 2),
+                  (SUMMED_LOSS, expected * target.numel()), *extra]
+        assert_close(actual, expected, what=f"gradient_norms on {description}", likely=likely)
+
+
+# ----------------------------------------------------------------------------- gradient_correlation
 
 
 def mlp_1d(rng, kind, depth, width):
@@ -371,14 +447,14 @@ def _grid_model(rng, kind, xs):
             return description, model
 
 
-def grid_cases(seed, n_cases=10):
+def grid_cases(seed=None, n_cases=10):
     """Random ``(description, model, xs)`` for gradient_correlation: real 1-D networks, sorted grids.
 
     Plain and residual stacks of random depth and width, an unevenly spaced grid, a network whose
     gradient has a large mean (``5 x`` plus a small network), and a batch-norm network in
     evaluation mode; every model bends on its grid (a constant gradient has no correlation).
     """
-    rng = _rng(seed)
+    rng = make_rng(seed)
     cases = []
     for i in range(n_cases):
         n = int(rng.integers(10, 120))
@@ -395,56 +471,12 @@ def grid_cases(seed, n_cases=10):
     return cases
 
 
-# ----------------------------------------------------------------------------- gradient_norms
-
-
-def _as_floats(result):
-    """Lists and tuples of numbers become float64 arrays; anything else is returned as it is."""
-    if isinstance(result, (list, tuple)):
-        try:
-            return np.array([float(v) for v in result])
-        except (TypeError, ValueError):
-            return result
-    return result
-
-
-def check_gradient_norms(fn, oracle, seed=804, n_cases=8):
-    """``gradient_norms`` equals ``oracle(model, x, target)`` on real random stacks.
-
-    ``oracle`` returns the expected norms, float64 ``(len(model),)``; it gets its own copies.
-    """
-    for description, model, x, target in stack_cases(seed, n_cases):
-        expected = np.asarray(oracle(copy.deepcopy(model), x.clone(), target.clone()),
-                              dtype=np.float64)
-        actual = _as_floats(call_student(fn, (model, x, target), name="gradient_norms"))
-        if hasattr(actual, "shape") and actual.shape == (len(model) + 1,):
-            raise CheckFailure(f"gradient_norms on {description} returned {len(model) + 1} norms "
-                               f"for {len(model)} blocks: return one norm per block, the input x "
-                               "excluded")
-        if hasattr(actual, "shape") and actual.shape == (len(model) - 1,) and len(model) > 1:
-            raise CheckFailure(f"gradient_norms on {description} returned {len(model) - 1} norms "
-                               f"for {len(model)} blocks: the last block (the model's output) "
-                               "counts too")
-        likely = [(OUTPUT_SIDE_FIRST, expected[::-1]), (SQUARED_NORMS, expected ** 2),
-                  (SUMMED_LOSS, expected * target.numel())]
-        assert_close(actual, expected, what=f"gradient_norms on {description}", likely=likely)
-
-
-# ----------------------------------------------------------------------------- gradient_correlation
-
-
-def _mistakes_correlation(g):
-    found = [(LAG_ZERO, 1.0)]
-    a, b = g[:-1], g[1:]
-    scale = np.sqrt(np.dot(a, a) * np.dot(b, b))
-    if scale > 0:
-        found.append((NO_MEAN_REMOVAL, np.dot(a, b) / scale))
-    centred = g - g.mean()
-    if np.dot(centred, centred) > 0:
-        found.append((GLOBAL_MEAN, np.dot(centred[:-1], centred[1:]) / np.dot(centred, centred)))
-    if len(g) > 3:
-        found.append((LAG_TWO, _pearson(g[:-2], g[2:])))
-    return found
+def pearson_lag1(g):
+    """Pearson correlation of ``g[:-1]`` and ``g[1:]`` (numpy.corrcoef); NaN if one is constant."""
+    g = np.asarray(g, dtype=np.float64)
+    if np.ptp(g[:-1]) == 0 or np.ptp(g[1:]) == 0:
+        return float("nan")
+    return float(np.corrcoef(g[:-1], g[1:])[0, 1])
 
 
 def _correlation_of(fn, model, xs, description):
@@ -456,49 +488,29 @@ def _correlation_of(fn, model, xs, description):
     return actual
 
 
-def check_gradient_correlation(fn, gradients, seed=805, n_cases=10):
+def check_gradient_correlation(fn, gradients, seed=None, n_cases=10, likely_mistakes=None):
     """``gradient_correlation`` equals the lag-1 Pearson correlation of ``gradients(model, xs)``.
 
     ``gradients`` returns d output / d input at each grid point, float64 ``(N,)``; it gets its
     own copies. The models are real 1-D networks (see ``grid_cases``).
+    ``likely_mistakes(model, xs, g)`` returns known wrong answers to name (it gets copies).
     """
     for description, model, xs in grid_cases(seed, n_cases):
         g = np.asarray(gradients(copy.deepcopy(model), xs.copy()), dtype=np.float64)
+        likely = likely_mistakes(copy.deepcopy(model), xs.copy(), g) if likely_mistakes else []
         actual = _correlation_of(fn, model, xs, description)
         assert_close(actual, pearson_lag1(g), what=f"gradient_correlation on {description}",
-                     likely=_mistakes_correlation(g))
+                     likely=[(LAG_ZERO, 1.0), *likely])
 
 
-class Parabola(nn.Module):
-    """f(x) = a x^2 + b x (float64): its gradient 2 a x + b is a straight line in x."""
-
-    def __init__(self, a, b):
-        super().__init__()
-        self.a, self.b = float(a), float(b)
-
-    def forward(self, x):
-        return self.a * x ** 2 + self.b * x
-
-
-class TriangleWave(nn.Module):
-    """A triangle wave of period p: slope -1 on the first half of each period, +1 on the second."""
-
-    def __init__(self, period):
-        super().__init__()
-        self.period = float(period)
-
-    def forward(self, x):
-        return torch.abs(torch.remainder(x, self.period) - self.period / 2)
-
-
-def small_correlation_cases(seed, n_cases=6):
+def small_correlation_cases(seed=None, n_cases=6):
     """Random ``(description, model, xs, expected)`` whose lag-1 correlation is known exactly.
 
     A quadratic of random sign and scale on an evenly spaced grid (a linear gradient: 1), a
     triangle wave of random period sampled once per half period (alternating slopes: -1), and two
     stacked linear layers without activation (a constant gradient: nan).
     """
-    rng = _rng(seed)
+    rng = make_rng(seed)
     cases = []
     for i in range(n_cases):
         n = int(rng.integers(4, 40))
@@ -525,21 +537,37 @@ def small_correlation_cases(seed, n_cases=6):
     return cases
 
 
-def check_gradient_correlation_small_cases(fn, seed=809, n_cases=6):
+def check_gradient_correlation_small_cases(fn, seed=None, n_cases=6):
     """``gradient_correlation`` is 1, -1 or nan on models whose answer is known exactly."""
     for description, model, xs, expected in small_correlation_cases(seed, n_cases):
         actual = _correlation_of(fn, model, xs, description)
         if np.isnan(expected):
             if not np.isnan(actual):
-                raise CheckFailure(f"gradient_correlation on {description}: expected nan (a "
-                                   f"constant gradient has no correlation), got {actual!r}")
+                raise CheckFailure(f"gradient_correlation on {description}: expected nan, got "
+                                   f"{actual!r}.\nLikely cause: {CONSTANT_NOT_NAN}")
             continue
         assert_close(actual, expected, what=f"gradient_correlation on {description}",
                      likely=[(LAG_ZERO, 1.0)] if expected < 0 else [])
 
 
 def check_gradient_functions_reject_bad_input(gradient_norms, gradient_correlation):
-    """``gradient_norms`` and ``gradient_correlation`` reject what they cannot measure."""
+    """``gradient_norms`` and ``gradient_correlation`` reject what they cannot measure.
+
+    Each is first called on a valid model worked out by hand, so that a function that raises for
+    everything does not pass.
+    """
+    identity = nn.Linear(2, 2, bias=False).double()
+    with torch.no_grad():
+        identity.weight.copy_(torch.eye(2))
+    # y = x = [1, 0], L = (1 + 0) / 2, dL/dy = 2 y / 2 = [1, 0]: norm 1
+    norms = call_student(gradient_norms, (nn.Sequential(identity),
+                                          torch.tensor([[1.0, 0.0]], dtype=torch.float64),
+                                          torch.zeros(1, 2, dtype=torch.float64)),
+                         name="gradient_norms")
+    assert_close(_as_floats(norms), [1.0], what="gradient_norms on one identity layer")
+    grid = np.linspace(-1.0, 1.0, 9)[:, None]
+    assert_close(_correlation_of(gradient_correlation, Square(), grid, "x ** 2"), 1.0,
+                 what="gradient_correlation of x ** 2 on an even grid")
     torch.manual_seed(806)
     stack = nn.Sequential(nn.Linear(3, 3), nn.ReLU(), nn.Linear(3, 2)).double()
     x, target = torch.randn(4, 3, dtype=torch.float64), torch.randn(4, 2, dtype=torch.float64)
@@ -553,9 +581,8 @@ def check_gradient_functions_reject_bad_input(gradient_norms, gradient_correlati
     for args, exception, reason in bad_norms:
         check_raises(gradient_norms, args, exception=exception, reason=reason, name="gradient_norms")
     net = nn.Sequential(nn.Linear(1, 4), nn.ReLU(), nn.Linear(4, 1)).double()
-    grid = np.linspace(-1.0, 1.0, 9)[:, None]
     bad_grids = [
-        ((lambda t: t ** 2, grid), TypeError, "model must be a torch.nn.Module"),
+        ((grid, grid), TypeError, "model must be a torch.nn.Module (here the grid is passed twice)"),
         ((net, grid[:, 0]), ValueError, "xs must have shape (N, 1)"),
         ((net, np.hstack([grid, grid])), ValueError, "xs must have shape (N, 1)"),
         ((net, grid[:2]), ValueError, "a lag-1 correlation needs at least 3 grid points"),
@@ -576,6 +603,41 @@ LAYER_NAMES = (
     "name the layers as torchvision does: conv1, bn1, conv2, bn2, and downsample = "
     "nn.Sequential(1x1 conv, BatchNorm2d) for a projection shortcut, None for the identity"
 )
+NO_FINAL_RELU = "the final ReLU (after the addition) is missing"
+RELU_BEFORE_ADDITION = (
+    "a ReLU is applied to bn2's output before the addition: add bn2(conv2(...)) and the shortcut "
+    "first, then apply the one final ReLU"
+)
+NO_SHORTCUT = "the shortcut is missing (a plain block)"
+
+
+def torchvision_basic_block(c_in, c_out, stride=1):
+    """torchvision's BasicBlock with the projection shortcut ``ResNet._make_layer`` would give it."""
+    downsample = None
+    if stride != 1 or c_in != c_out:
+        downsample = nn.Sequential(resnet.conv1x1(c_in, c_out, stride), nn.BatchNorm2d(c_out))
+    return resnet.BasicBlock(c_in, c_out, stride, downsample)
+
+
+def hand_worked_state():
+    """A state_dict for ``BasicBlock(1, 1)`` whose evaluation-mode output is easy to work out.
+
+    Both 3x3 kernels pass the centre pixel only (identity convolutions); both batch norms have
+    mean 0, variance 1 - eps (so that they divide by 1) and scale 1; bn1's shift is 0, bn2's -1.
+    """
+    state = torchvision_basic_block(1, 1).double().state_dict()
+    for key, value in state.items():
+        if key.endswith("num_batches_tracked"):
+            continue
+        value.zero_()
+        if key.endswith("running_var"):
+            value.fill_(1 - 1e-5)
+        elif key.endswith("bn1.weight") or key.endswith("bn2.weight"):
+            value.fill_(1.0)
+    for conv in ("conv1", "conv2"):
+        state[f"{conv}.weight"][0, 0, 1, 1] = 1.0
+    state["bn2.bias"].fill_(-1.0)
+    return state
 
 
 def _count(module):
@@ -587,6 +649,8 @@ def _parameter_hint(c_in, c_out, stride, extra):
     hints = {
         2 * c_out: "the 3x3 convolutions have biases: use bias=False (BatchNorm's shift "
                    "makes a bias redundant)",
+        c_out: "a convolution has a bias: use bias=False (the BatchNorm after it has a shift, "
+               "which makes a bias redundant)",
         3 * c_out: "the convolutions have biases: use bias=False (BatchNorm's shift makes a "
                    "bias redundant)",
     }
@@ -602,23 +666,28 @@ def _parameter_hint(c_in, c_out, stride, extra):
     return hints.get(extra, "")
 
 
-def _block(cls, c_in, c_out, stride):
+def make_block(cls, c_in, c_out, stride=1):
+    """``(cls(c_in, c_out, stride) in float64, its label)``; fails unless it is an nn.Module."""
     label = f"BasicBlock({c_in}, {c_out}, stride={stride})"
-    block = call_student(cls, (c_in, c_out, stride), name="BasicBlock")
-    if not isinstance(block, nn.Module):
+    block = call_student(cls, (c_in, c_out, stride), name="BasicBlock", forbidden=TORCHVISION_BLOCK)
+    if not is_instance(block, nn.Module):
         raise CheckFailure(f"{label} returned {type(block).__name__}; it must be an nn.Module")
     return block.double(), label
 
 
-def _forward(block, x):
-    return block(x)
+def block_output(block, x, label):
+    """``block(x)`` as a float64 NumPy array; fails unless the block returns a tensor."""
+    out = call_student(block, (x,), name=f"{label}.forward", forbidden=TORCHVISION_BLOCK)
+    if not isinstance(out, torch.Tensor):
+        raise CheckFailure(f"{label}.forward returned {type(out).__name__}; return a torch.Tensor")
+    return out.detach().numpy().astype(np.float64)
 
 
-def check_basic_block_structure(cls, configs=None, seed=807):
+def check_basic_block_structure(cls, configs=None, seed=None):
     """Parameter count, state_dict layout and output shapes equal torchvision's BasicBlock."""
-    rng = _rng(seed)
+    rng = make_rng(seed)
     for c_in, c_out, stride in configs or BLOCK_CONFIGS:
-        block, label = _block(cls, c_in, c_out, stride)
+        block, label = make_block(cls, c_in, c_out, stride)
         reference = torchvision_basic_block(c_in, c_out, stride).double()
         got, want = _count(block), _count(reference)
         if got != want:
@@ -636,10 +705,10 @@ def check_basic_block_structure(cls, configs=None, seed=807):
                 f"unexpected {unexpected}, wrong shapes {wrong}): {LAYER_NAMES}")
         for side in (int(rng.integers(3, 9)), int(rng.integers(3, 9))):
             x = torch.randn(2, c_in, side, side + 1, dtype=torch.float64)
-            out = call_student(_forward, (block, x), name=f"{label}.forward")
-            want_shape = tuple(reference(x).shape)
-            if not isinstance(out, torch.Tensor) or tuple(out.shape) != want_shape:
-                got_shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+            got_shape = block_output(block, x, label).shape
+            with torch.no_grad():
+                want_shape = tuple(reference(x).shape)
+            if got_shape != want_shape:
                 raise CheckFailure(
                     f"{label}.forward on x {tuple(x.shape)} returned {got_shape}, expected "
                     f"{want_shape}: (H + 2*1 - 3) // stride + 1 rows, c_out channels")
@@ -671,38 +740,28 @@ def _randomize(block, generator):
     block.load_state_dict(state)
 
 
-def _run(block, x, upstream):
-    """Output of ``block`` on ``x`` and dL/dx for L = sum(output * upstream), as numpy."""
-    x = x.detach().clone().requires_grad_(True)
-    out = block(x)
-    (grad,) = torch.autograd.grad((out * upstream).sum(), x)
-    return out.detach().numpy(), grad.numpy()
+def _compare_gradients(grads, want_grads, what):
+    """The parameter gradients ``grads`` (name -> tensor or None) equal ``want_grads``."""
+    for name, want in want_grads.items():
+        got = grads.get(name)
+        if got is None:
+            raise CheckFailure(f"{what}: no gradient reaches {name}; the loss must depend on it")
+        assert_close(got.numpy(), want.numpy(), what=f"the gradient with respect to {name} of {what}")
 
 
-def _reference_variants(reference, x):
-    """Known wrong outputs computed from torchvision's modules: (description, output) pairs."""
-    with torch.no_grad():
-        shortcut = x if reference.downsample is None else reference.downsample(x)
-        inner = torch.relu(reference.bn1(reference.conv1(x)))
-        main = reference.bn2(reference.conv2(inner))
-        found = [("the final ReLU (after the addition) is missing", (main + shortcut).numpy()),
-                 ("the ReLU is applied before the addition: relu(bn2(...) + shortcut)",
-                  (torch.relu(main) + shortcut).numpy()),
-                 ("the shortcut is missing (a plain block)", torch.relu(main).numpy())]
-    return found
-
-
-def check_basic_block_outputs(cls, seed=808, n_cases=8):
-    """Outputs and input gradients equal torchvision's BasicBlock loaded with the same state.
+def check_basic_block_outputs(cls, seed=None, n_cases=8, likely_mistakes=None):
+    """Outputs and gradients equal torchvision's BasicBlock loaded with the same state.
 
     Training mode (batch statistics) and evaluation mode (running statistics), random
-    configurations with identity and projection shortcuts.
+    configurations with identity and projection shortcuts; the gradients with respect to the
+    input and to every parameter, computed where the block lives. ``likely_mistakes(reference,
+    x)`` returns known wrong outputs, computed from torchvision's modules (it gets copies).
     """
-    rng = _rng(seed)
-    generator = torch.Generator().manual_seed(seed)
+    rng = make_rng(seed)
+    generator = torch.Generator().manual_seed(int(rng.integers(2**62)))
     for i in range(n_cases):
         c_in, c_out, stride = BLOCK_CONFIGS[i % len(BLOCK_CONFIGS)]
-        block, label = _block(cls, c_in, c_out, stride)
+        block, label = make_block(cls, c_in, c_out, stride)
         reference = torchvision_basic_block(c_in, c_out, stride).double()
         _randomize(block, generator)
         try:
@@ -716,12 +775,22 @@ def check_basic_block_outputs(cls, seed=808, n_cases=8):
             student, oracle = copy.deepcopy(block), copy.deepcopy(reference)
             student.train(mode == "train")
             oracle.train(mode == "train")
-            shape = _run(copy.deepcopy(oracle), x, 1.0)[0].shape
+            with torch.no_grad():
+                shape = copy.deepcopy(oracle)(x).shape
             upstream = torch.randn(shape, generator=generator, dtype=torch.float64)
-            want_out, want_grad = _run(oracle, x, upstream)
-            out, grad = call_student(_run, (student, x, upstream), name=f"{label}.forward")
+            want_out, (want_grad,), want_grads = output_and_gradients(
+                oracle, (x,), upstream, with_parameters=True)
+            out, (grad,), grads = call_student(
+                student, ((x,), upstream), {"with_parameters": True}, name=f"{label}.forward",
+                forbidden=TORCHVISION_BLOCK, helper="output_and_gradients")
             what = f"{label} in {mode} mode on x {tuple(x.shape)}"
-            if difference(out, want_out, check_dtype=False) is not None:
-                variants = _reference_variants(copy.deepcopy(reference).train(mode == "train"), x)
-                assert_close(out, want_out, what=f"the output of {what}", likely=variants)
-            assert_close(grad, want_grad, what=f"the gradient with respect to the input of {what}")
+            if grad is None:
+                raise CheckFailure(f"{what}: the output does not depend on the input")
+            out = out.numpy()
+            if difference(out, want_out.numpy(), check_dtype=False) is not None:
+                variants = (likely_mistakes(copy.deepcopy(reference).train(mode == "train"), x)
+                            if likely_mistakes else [])
+                assert_close(out, want_out.numpy(), what=f"the output of {what}", likely=variants)
+            assert_close(grad.numpy(), want_grad.numpy(),
+                         what=f"the gradient with respect to the input of {what}")
+            _compare_gradients(grads, want_grads, what)

@@ -1,7 +1,8 @@
 """Tests for the gradient-flow explorer of notebook 08 (autograder.widgets.residual).
 
-The widget's NumPy networks are rebuilt as torch modules with the same weights, and its gradient
-norms and input gradients are compared with PyTorch autograd.
+The widget's networks are rebuilt as torch.nn modules with the same weights (batch norm as
+nn.BatchNorm1d calibrated on the grid), and its gradient norms and input gradients are compared
+with PyTorch autograd through them.
 """
 import io
 

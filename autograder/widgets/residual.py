@@ -1,7 +1,7 @@
 """Gradient-flow explorer of notebook 08: gradient norms per block and shattered gradients.
 
 One network per setting, from 1 input to 1 output: Linear(1, 64), ``depth`` blocks of width 64,
-Linear(64, 1), on a grid of 256 inputs in [-2, 2], in NumPy (float64). The blocks:
+Linear(64, 1), on a grid of 256 inputs in [-2, 2], computed by PyTorch (float64). The blocks:
 
 * normalisation "none" (the notes' blocks, PyTorch's default initialisation, uniform in
   +-1/sqrt(fan_in)): plain ``relu(W h + b)``, residual ``h + relu(W h + b)``;
@@ -10,22 +10,24 @@ Linear(64, 1), on a grid of 256 inputs in [-2, 2], in NumPy (float64). The block
   ``h + W relu(BN(h)) + b``.
 
 The left panel shows the norm of dL/d(output of each block) for the mean squared error towards
-sin(pi x / 2) (a backward pass), the right panel df/dx over the grid (forward-mode
-differentiation) and its lag-1 autocorrelation. The forward pass of the deepest network of each
-setting is computed once and cached; a network of depth d is its first d blocks with the same
-head. Nothing here uses student code.
+sin(pi x / 2), the right panel df/dx over the grid and its lag-1 autocorrelation, both from
+PyTorch's autograd. A network of depth d is the first d blocks of the deepest one with the same
+head: the blocks of the current setting run forward once, as deep as asked so far, their graph
+kept, and each depth's two backward passes are cached. Nothing here uses student code.
 
-Measured on the course's 2-core CPU (idle): a redraw (``render``) takes 10 ms (median over all
-depths, at most 30 ms); building the explorer runs the four forward passes once, 0.3 s. On the
-same machine loaded by other jobs (load average 9) a redraw took 25-45 ms.
+Measured on the course's 2-core CPU while other jobs loaded it (load average 7): a redraw
+(``render``) at a depth not seen before took 25-50 ms (median over the depths of a setting), one
+already seen 11-15 ms (drawing only), the first redraw of a setting at depth 16 20-90 ms; a
+control change as the course's bench makes them, 23-26 ms (median).
 """
 
 import functools
 
 import ipywidgets as widgets
 import numpy as np
+import torch
+import torch.nn.functional as F
 from PIL import Image, ImageDraw
-from threadpoolctl import threadpool_limits
 
 from .common import explorer, panel_column, to_png
 
@@ -44,13 +46,17 @@ INK, GRID_INK, BACKGROUND = (40, 40, 40), (215, 215, 215), (255, 255, 255)
 MARGIN_LEFT, MARGIN_RIGHT, MARGIN_TOP, MARGIN_BOTTOM = 44, 10, 22, 26
 
 
-def _one_blas_thread(function):
-    """Run ``function`` with one BLAS thread: for these small products, threads only add waiting
-    (on a busy 2-core machine a 256x64 product took 10x longer with two threads)."""
+def _one_thread(function):
+    """Run ``function`` with one PyTorch thread: for these small products, threads only add
+    waiting (on a busy 2-core machine a 256x64 product took 10x longer with two threads)."""
     @functools.wraps(function)
     def wrapper(*args, **kwargs):
-        with threadpool_limits(1, user_api="blas"):
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
             return function(*args, **kwargs)
+        finally:
+            torch.set_num_threads(threads)
     return wrapper
 
 
@@ -86,68 +92,74 @@ def _parameters(normalisation):
 
 
 @functools.lru_cache(maxsize=None)
-def _forward(architecture, normalisation):
-    """Cached forward pass of the deepest network over the grid.
+def _tensors(normalisation):
+    """``_parameters(normalisation)`` as float64 tensors."""
+    first, blocks, head = _parameters(normalisation)
 
-    Returns a dict: "slopes" (MAX_DEPTH,) list of ReLU masks (256, WIDTH) bool, "scales"
-    (MAX_DEPTH,) list of batch-norm factors 1/sqrt(var + eps) (WIDTH,) (ones without batch
-    norm), "outputs" (MAX_DEPTH, 256) the head's output after each depth and "gradients"
-    (MAX_DEPTH, 256) df/dx after each depth.
+    def as_tensors(pair):
+        return tuple(torch.from_numpy(array) for array in pair)
+
+    return as_tensors(first), [as_tensors(pair) for pair in blocks], as_tensors(head)
+
+
+def _batch_norm(h):
+    """Batch norm with the grid's statistics, held fixed as in evaluation mode (no scale, no shift)."""
+    mean, variance = h.detach().mean(dim=0), h.detach().var(dim=0, unbiased=False)
+    return F.batch_norm(h, mean, variance, training=False, eps=EPS)
+
+
+def _block(h, weight, bias, residual, normalised):
+    if normalised and residual:  # h + W relu(BN(h)) + b
+        return h + F.linear(torch.relu(_batch_norm(h)), weight, bias)
+    z = F.linear(h, weight, bias)
+    out = torch.relu(_batch_norm(z) if normalised else z)  # relu(BN(W h + b)) or relu(W h + b)
+    return h + out if residual else out
+
+
+@functools.lru_cache(maxsize=1)
+def _graph(architecture, normalisation):
+    """The network of the current setting run over the grid by PyTorch, its graph kept.
+
+    A dict: "x", the grid as a tensor that requires its gradient, and "outputs", the output of
+    each block run so far (``_outputs`` runs more when a deeper network is asked for). Only the
+    last setting is kept: its graph holds every block's activations.
     """
-    (w0, b0), blocks, (wh, bh) = _parameters(normalisation)
+    with torch.enable_grad():
+        x = torch.tensor(GRID, requires_grad=True)
+        return {"x": x, "outputs": [], "h": F.linear(x, *_tensors(normalisation)[0])}
+
+
+def _outputs(depth, architecture, normalisation):
+    """``(x, outputs of blocks 1..depth)``; a network of depth d is its first d blocks and the head."""
+    graph = _graph(architecture, normalisation)
+    blocks = _tensors(normalisation)[1]
     residual, normalised = architecture == "residual", normalisation == "batch norm"
-    h = GRID @ w0.T + b0
-    tangent = np.broadcast_to(w0[:, 0], h.shape)  # dh/dx, row by row
-    slopes, scales, outputs, gradients = [], [], [], []
-    for w, b in blocks:
-        scale = np.ones(WIDTH)
-        if normalised and residual:  # h + W relu(BN(h)) + b
-            scale = 1 / np.sqrt(h.var(axis=0) + EPS)
-            u = (h - h.mean(axis=0)) * scale
-            slope = u > 0
-            h = h + (u * slope) @ w.T + b
-            tangent = tangent + (tangent * scale * slope) @ w.T
-        else:
-            z, dz = h @ w.T + b, tangent @ w.T
-            if normalised:  # relu(BN(W h + b))
-                scale = 1 / np.sqrt(z.var(axis=0) + EPS)
-                z, dz = (z - z.mean(axis=0)) * scale, dz * scale
-            slope = z > 0
-            if residual:  # h + relu(W h + b)
-                h, tangent = h + z * slope, tangent + dz * slope
-            else:
-                h, tangent = z * slope, dz * slope
-        slopes.append(slope)
-        scales.append(scale)
-        outputs.append((h @ wh.T + bh)[:, 0])
-        gradients.append((tangent @ wh.T)[:, 0])
-    return {"slopes": slopes, "scales": scales, "outputs": np.array(outputs),
-            "gradients": np.array(gradients)}
+    with torch.enable_grad():
+        while len(graph["outputs"]) < depth:
+            weight, bias = blocks[len(graph["outputs"])]
+            graph["h"] = _block(graph["h"], weight, bias, residual, normalised)
+            graph["outputs"].append(graph["h"])
+    return graph["x"], graph["outputs"][:depth]
 
 
 @functools.lru_cache(maxsize=None)
-def _norms(depth, architecture, normalisation):
-    """Cached, read-only result of ``gradient_norms`` for a checked setting."""
-    forward = _forward(architecture, normalisation)
-    _, blocks, (wh, _) = _parameters(normalisation)
-    residual, normalised = architecture == "residual", normalisation == "batch norm"
-    error = forward["outputs"][depth - 1] - TARGET[:, 0]
-    grad = (2 * error / error.size)[:, None] @ wh  # dL/d(output of the last block)
-    norms = [np.linalg.norm(grad)]
-    for k in range(depth - 1, 0, -1):  # block k + 1 (0-based k) maps the output of block k
-        (w, _), slope, scale = blocks[k], forward["slopes"][k], forward["scales"][k]
-        if normalised and residual:
-            grad = grad + (grad @ w) * slope * scale
-        else:
-            through = (grad * slope * scale) @ w
-            grad = grad + through if residual else through
-        norms.append(np.linalg.norm(grad))
-    norms = np.array(norms[::-1])
-    norms.flags.writeable = False
-    return norms
+def _measure(depth, architecture, normalisation):
+    """Cached, read-only ``(norms (depth,), df/dx (256,))`` of a checked setting, by PyTorch autograd.
+
+    norms: the Euclidean norm of dL/d(output of block k), k = 1..depth, L the mean squared error
+    between the head's output and TARGET; df/dx: the derivative of that output at every grid point.
+    """
+    x, outputs = _outputs(depth, architecture, normalisation)
+    f = F.linear(outputs[-1], *_tensors(normalisation)[2])
+    grads = torch.autograd.grad(F.mse_loss(f, torch.from_numpy(TARGET)), outputs, retain_graph=True)
+    (slope,) = torch.autograd.grad(f.sum(), x, retain_graph=True)
+    norms = np.array([torch.linalg.vector_norm(g).item() for g in grads])
+    gradient = slope[:, 0].numpy().copy()
+    norms.flags.writeable = gradient.flags.writeable = False
+    return norms, gradient
 
 
-@_one_blas_thread
+@_one_thread
 def gradient_norms(depth, architecture, normalisation):
     """Norm of dL/d(output of block k), k = 1..depth (input side first), float64 (depth,).
 
@@ -155,17 +167,17 @@ def gradient_norms(depth, architecture, normalisation):
     Raises ValueError for an unknown setting.
     """
     depth = _check_setting(depth, architecture, normalisation)
-    return _norms(depth, architecture, normalisation).copy()
+    return _measure(depth, architecture, normalisation)[0].copy()
 
 
-@_one_blas_thread
+@_one_thread
 def input_gradient(depth, architecture, normalisation):
     """df/dx at every grid point for the network of ``depth`` blocks, float64 (256,).
 
     Raises ValueError for an unknown setting.
     """
     depth = _check_setting(depth, architecture, normalisation)
-    return _forward(architecture, normalisation)["gradients"][depth - 1].copy()
+    return _measure(depth, architecture, normalisation)[1].copy()
 
 
 def lag1_correlation(g):
@@ -239,7 +251,7 @@ def _draw_curve(values, colour, width, height, title):
     return image
 
 
-@_one_blas_thread
+@_one_thread
 def render(depth, architecture, normalisation, width=360, height=220):
     """Compute and draw one state of the explorer.
 
@@ -251,8 +263,7 @@ def render(depth, architecture, normalisation, width=360, height=220):
     "text" a one-line summary. Raises ValueError for an unknown setting.
     """
     depth = _check_setting(depth, architecture, normalisation)
-    norms = _norms(depth, architecture, normalisation).copy()
-    gradient = _forward(architecture, normalisation)["gradients"][depth - 1].copy()
+    norms, gradient = (array.copy() for array in _measure(depth, architecture, normalisation))
     correlation = lag1_correlation(gradient)
     colour = COLOURS[architecture]
     png = {
@@ -278,14 +289,6 @@ def _make_controls():
     }
 
 
-@_one_blas_thread
-def _warm_up():
-    """Run the forward pass of every setting once, so that no redraw waits for one."""
-    for architecture in ARCHITECTURES:
-        for normalisation in NORMALISATIONS:
-            _forward(architecture, normalisation)
-
-
 def gradient_flow_explorer(width=360, height=220):
     """Build the interactive explorer.
 
@@ -303,7 +306,6 @@ def gradient_flow_explorer(width=360, height=220):
         return render(controls["depth"].value, controls["architecture"].value,
                       controls["normalisation"].value, width=width, height=height)
 
-    _warm_up()
     rows = [
         controls["depth"],
         widgets.HBox([controls["architecture"], controls["normalisation"]]),

@@ -82,4 +82,12 @@ MUTANTS = [
            "if stride != 1 or c_in != c_out:", "if c_in != c_out:"),
     Mutant("BasicBlock", BLOCK, "first convolution with a bias",
            "padding=1, bias=False)\n        self.bn1", "padding=1, bias=True)\n        self.bn1"),
+    Mutant("BasicBlock", BLOCK, "torchvision's forward reused",
+           "        out = torch.relu(self.bn1(self.conv1(x)))\n"
+           "        out = self.bn2(self.conv2(out))\n"
+           "        shortcut = x if self.downsample is None else self.downsample(x)\n"
+           "        return torch.relu(out + shortcut)",
+           "        from torchvision.models import resnet\n"
+           "        self.relu = nn.ReLU()\n"
+           "        return resnet.BasicBlock.forward(self, x)"),
 ]
