@@ -80,10 +80,17 @@ def start_notebook(*check_modules):
 # ----------------------------------------------------------------------------- the student's lab
 
 def _innermost_function(tb):
-    name = None
+    """The name of the function a traceback ends in (a method as ``Class.method``, ``Class``
+    for ``__init__``)."""
+    frame = None
     while tb is not None:
-        name = tb.tb_frame.f_code.co_name
-        tb = tb.tb_next
+        frame, tb = tb.tb_frame, tb.tb_next
+    if frame is None:
+        return None
+    name, owner = frame.f_code.co_name, frame.f_locals.get("self")
+    if owner is not None:
+        cls = type(owner).__name__
+        return cls if name == "__init__" else f"{cls}.{name}"
     return name
 
 

@@ -5,8 +5,8 @@ import re
 from autograder.grader import notebooks
 from autograder.grader.session import hidden_lines
 
-INTERNALS = ("autograder/checking.py", "autograder/grader", "autograder/agent.py", "site-packages",
-             "Traceback (most recent call last)", "BEGIN HIDDEN TESTS")
+INTERNALS = ("autograder/checking.py", "autograder/grader", "autograder/agent.py",
+             "autograder/wire.py", "BEGIN HIDDEN TESTS")
 
 
 def _normalised(line):
