@@ -17,7 +17,7 @@ import resource
 import traceback
 import types
 
-from autograder import checking, guards, wire
+from autograder import checking, guards, lab, wire
 
 TARGET = "cnn-course-agent"
 SPECIAL_OPERATIONS = {
@@ -37,7 +37,7 @@ def _describe_error(error):
               if guards.is_student_code(f.filename)]
     return {"type": type(error).__name__, "builtin": builtin, "message": str(error)[:4000],
             "frames": [f"in {f.name}, line {f.lineno}: {(f.line or '').strip()}" for f in frames][-4:],
-            "function": frames[-1].name if frames else None}
+            "function": lab.innermost_function(error.__traceback__) if frames else None}
 
 
 def _resolve(path):

@@ -79,7 +79,7 @@ def start_notebook(*check_modules):
 
 # ----------------------------------------------------------------------------- the student's lab
 
-def _innermost_function(tb):
+def innermost_function(tb):
     """The name of the function a traceback ends in (a method as ``Class.method``, ``Class``
     for ``__init__``)."""
     frame = None
@@ -117,7 +117,7 @@ def _install_displays(shell):
     def show_check_failure(self, etype, value, tb, tb_offset=None):
         short = issubclass(etype, NotImplementedError) or _raised_by_a_check(tb)
         if issubclass(etype, NotImplementedError) and not str(value):
-            name = _innermost_function(tb) or "this function"
+            name = innermost_function(tb) or "this function"
             etype, value = checking.CheckFailure, checking.CheckFailure(
                 checking.not_implemented_message(name))
         if short:
@@ -165,7 +165,7 @@ def requires(*names):
     except NotImplementedError as error:
         for number in set(plt.get_fignums()) - before:
             plt.close(number)
-        missing = _innermost_function(error.__traceback__)
+        missing = innermost_function(error.__traceback__)
         listed = ", ".join(f"`{n}`" for n in names) or f"`{missing}`"
         print(f"This demo needs {listed}: `{missing}` is not implemented yet. Implement it above "
               "(replace `raise NotImplementedError()`), run its cell, then run this cell again.")
