@@ -1,19 +1,28 @@
-"""Checks of notebook 02 (output-size formulas).
+"""Checks of notebook 02 (output-size formulas): the student-side part.
 
-Oracles are what PyTorch actually does, never a formula:
+The oracles are what PyTorch actually does, never a formula:
 
 - the output sizes of real layers (``nn.Conv1d``/``Conv2d``, ``nn.MaxPool1d``/``2d``,
-  ``nn.AvgPool1d``/``2d``, ``nn.ConvTranspose1d``/``2d``), each run once on a tiny tensor of zeros
-  for every combination of an exhaustive grid of small parameters, and cached per process; where
-  PyTorch raises, or returns an empty output, the student's function must raise ``ValueError``;
+  ``nn.AvgPool1d``/``2d``, ``nn.ConvTranspose1d``/``2d``), each run on a tiny tensor of zeros
+  for every combination of an exhaustive grid of small parameters (results kept per process);
+  where PyTorch raises, or returns an empty output, the student's function must raise
+  ``ValueError``;
 - the empirical receptive field of a stack of ``nn.Conv1d`` layers with all weights 1: the
   gradient of one output unit with respect to the input is nonzero exactly on the input pixels
   that unit sees (ones everywhere, so no gradient cancels), and the gradients of two adjacent
   output units are shifted by the jump.
 
-Every ``check_*`` function raises ``CheckFailure`` with a readable message, or returns ``None``.
-Student functions run on the whole grid inside one guarded call (from scratch: PyTorch's layers,
-their functional forms, autograd and this module's oracles are forbidden there).
+No function here computes a graded function's answer from its arguments: the PyTorch runners
+take other arguments and the checks compare inside. A failing check names a likely cause where
+the wrong outcomes show it by themselves (a float returned, a size where PyTorch refuses the
+padding, an error where output_padding is allowed, an input not validated); the likely mistakes
+that take the formula to predict are grader-only (:mod:`autograder.grader.checks.output_size`),
+whose hidden checks call these with the full grids and those mistakes.
+
+A student's function runs on a whole grid in one ``checking.call_each``: under grading one round
+trip to the student's kernel, where the from-scratch watch runs (PyTorch's layers, their
+functional forms and autograd are forbidden there). Every ``check_*`` function raises
+``CheckFailure`` with a readable message, or returns ``None``.
 """
 import contextlib
 import functools
@@ -25,29 +34,26 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from autograder.checking import (
-    CheckFailure, call_student, check_raises, describe_call,
-)
+from autograder.checking import CheckFailure, call_each, describe_call, make_rng
 
 CONV_MODULES = ("Conv1d", "Conv2d")
 POOL_MODULES = ("MaxPool1d", "MaxPool2d", "AvgPool1d", "AvgPool2d")
 TRANSPOSE_MODULES = ("ConvTranspose1d", "ConvTranspose2d")
+MODULES = {"conv": CONV_MODULES, "pool": POOL_MODULES, "transpose": TRANSPOSE_MODULES}
 
-
-class Grid:
-    """The parameter combinations a function is called with: ``cases`` of ``(args, kwargs)``."""
-
-    def __init__(self, cases):
-        self.cases = list(cases)
-
-    def __repr__(self):
-        return f"<each of {len(self.cases)} parameter combinations>"
+FORBIDDEN = (
+    F.conv1d, F.conv2d, F.conv_transpose1d, F.conv_transpose2d, torch.conv1d, torch.conv2d,
+    torch.conv_transpose1d, torch.conv_transpose2d, F.max_pool1d, F.max_pool2d,
+    F.max_pool1d_with_indices, F.max_pool2d_with_indices, torch.max_pool1d, torch.max_pool2d,
+    F.avg_pool1d, F.avg_pool2d, nn.Module.__call__, torch.autograd.grad, torch.autograd.backward,
+    torch.Tensor.backward,
+)
 
 
 # ----------------------------------------------------------------------------- PyTorch oracles
 
 @contextlib.contextmanager
-def _tiny_layers():
+def tiny_layers():
     """Run PyTorch on one thread and without oneDNN: thousands of tiny layers run several times
     faster so (oneDNN builds a new kernel for every shape), with the same output shapes and the
     same errors (tests/test_output_size_checks.py compares both settings)."""
@@ -62,21 +68,7 @@ def _tiny_layers():
         torch.set_num_threads(threads)
 
 
-def _memoized(function):
-    """``function`` with its results kept per arguments, as a plain Python function: unlike
-    ``functools.lru_cache``, every call (cached or not) is one the from-scratch guard sees."""
-    results = {}
-
-    @functools.wraps(function)
-    def memoized(*args, **kwargs):
-        key = (args, tuple(sorted(kwargs.items())))
-        if key not in results:
-            results[key] = function(*args, **kwargs)
-        return results[key]
-    return memoized
-
-
-@functools.lru_cache(maxsize=None)
+@functools.lru_cache(maxsize=8192)  # the grids need about 5,000; a module takes about 2.5 kB
 def _layer(name, **params):
     """The module ``nn.<name>`` (one channel in and out for convolutions), built once per
     parameter combination; ``(None, reason)`` if PyTorch refuses to build it."""
@@ -90,16 +82,17 @@ def _layer(name, **params):
         return None, str(error).splitlines()[0]
 
 
-def _run_layer(name, dims, n, **params):
-    """``(size, None)``: the last output dimension of ``nn.<name>(**params)`` on zeros of side
-    ``n`` in ``dims`` dimensions, or ``(None, reason)`` if PyTorch raises or returns nothing."""
+def pytorch_output_size(name, n, **params):
+    """What PyTorch's layer ``nn.<name>`` (e.g. "Conv1d", "MaxPool2d") with ``params`` does to
+    zeros of side ``n`` (1-D or 2-D as its name says): ``(size, None)``, the size of its output's
+    last dimension, or ``(None, reason)`` if PyTorch raises or returns nothing."""
     layer, reason = _layer(name, **params)
     if layer is None:
         return None, reason
     try:
         with torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            out = layer(torch.zeros((1, 1) + (n,) * dims))
+            out = layer(torch.zeros((1, 1) + (n,) * int(name[-2])))
     except (RuntimeError, ValueError) as error:
         return None, str(error).splitlines()[0]
     if out.numel() == 0:
@@ -117,59 +110,43 @@ def _agree(results, modules):
     return sizes.pop(), reasons[0] if reasons else None
 
 
-def _modules_agree(names, n, **params):
-    """The common ``(size, reason)`` of the modules ``names`` (``...1d``/``...2d``) on side ``n``."""
-    return _agree([_run_layer(name, int(name[-2]), n, **params) for name in names], names)
-
-
-@_memoized
-def torch_conv_size(n, kernel_size, stride, padding, dilation):
-    """Output length of ``nn.Conv1d`` (and side of ``nn.Conv2d`` on an n x n input):
-    ``(size, None)``, or ``(None, what PyTorch says)`` where it fails."""
-    return _modules_agree(CONV_MODULES, n, kernel_size=kernel_size, stride=stride,
-                          padding=padding, dilation=dilation)
-
-
-@_memoized
-def torch_pool_size(n, kernel_size, stride, padding, dilation, ceil_mode):
-    """Output length of ``nn.MaxPool1d``/``2d`` and, for dilation 1, ``nn.AvgPool1d``/``2d``
-    (which have no dilation): ``(size, None)`` or ``(None, what PyTorch says)``."""
-    common = dict(kernel_size=kernel_size, stride=stride, padding=padding, ceil_mode=ceil_mode)
-    names = POOL_MODULES if dilation == 1 else POOL_MODULES[:2]
-    return _agree([_run_layer(name, int(name[-2]), n, **common,
+def _pytorch_size(kind, point):
+    """What PyTorch's layers of ``kind`` ("conv", "pool" or "transpose") give for the grid point
+    ``point`` (a dict of parameters, the input side ``n`` included): ``(size, None)``, or
+    ``(None, what PyTorch says)`` where they fail. Their 1-D and 2-D versions must agree; for
+    pooling, max and average pooling too (average pooling has no dilation: only max pooling
+    answers for a dilation above 1)."""
+    params = dict(point)
+    n = params.pop("n")
+    names = MODULES[kind]
+    if kind != "pool":
+        return _agree([pytorch_output_size(name, n, **params) for name in names], names)
+    dilation = params.pop("dilation")
+    names = names if dilation == 1 else names[:2]
+    return _agree([pytorch_output_size(name, n, **params,
                               **({"dilation": dilation} if name.startswith("Max") else {}))
                    for name in names], names)
 
 
-@_memoized
-def torch_conv_transpose_size(n, kernel_size, stride, padding, output_padding, dilation):
-    """Output length of ``nn.ConvTranspose1d`` (and side of ``nn.ConvTranspose2d``):
-    ``(size, None)`` or ``(None, what PyTorch says)``."""
-    return _modules_agree(TRANSPOSE_MODULES, n, kernel_size=kernel_size, stride=stride,
-                          padding=padding, output_padding=output_padding, dilation=dilation)
+_ANSWERS = {}  # (kind, grid point) -> PyTorch's (size, reason), kept per process
 
 
-@_memoized
-def torch_size_keeping_paddings(kernel_size, dilation, lengths=(1, 6)):
-    """The paddings P (searched exhaustively) for which ``nn.Conv1d(padding=P)`` at stride 1
-    returns an output as long as its input, for every input length in ``lengths``."""
-    found = []
-    for padding in range(dilation * kernel_size + 1):
-        sizes = [torch_conv_size(n, kernel_size, 1, padding, dilation)[0] for n in lengths]
-        if sizes == list(lengths):
-            found.append(padding)
-    return tuple(found)
+def _pytorch_sizes(kind, grid):
+    """``_pytorch_size(kind, point)`` for every point of ``grid``, each computed once a process."""
+    keys = [(kind, tuple(sorted(point.items()))) for point in grid]
+    missing = [key for key in keys if key not in _ANSWERS]
+    if missing:
+        with tiny_layers():
+            for key in missing:
+                _ANSWERS[key] = _pytorch_size(kind, dict(key[1]))
+    return [_ANSWERS[key] for key in keys]
 
 
-@_memoized
-def empirical_receptive_field(layers):
-    """``(size, jump)`` of a stack of ``nn.Conv1d`` layers ``((kernel_size, stride, dilation), ...)``,
-    measured with autograd.
-
-    All weights are 1 and there is no padding. ``size`` is the span (first to last nonzero, in
-    input pixels) of the gradient of output unit 0 with respect to the input; ``jump`` is how far
-    the gradient of output unit 1 is shifted from it. The input is long enough for two outputs.
-    """
+def _gradient_supports(layers):
+    """Where the gradients of output units 0 and 1 of a stack of ``nn.Conv1d`` layers
+    ``((kernel_size, stride, dilation), ...)``, all weights 1 and no padding, with respect to the
+    input are nonzero: ``((first, last), (first, last))``, input positions. The input is long
+    enough for two outputs."""
     total_stride, reach = 1, 2
     stack = []
     for kernel_size, stride, dilation in layers:
@@ -182,19 +159,37 @@ def empirical_receptive_field(layers):
         stack.append(conv)
     x = torch.ones(1, 1, reach * total_stride, dtype=torch.float64, requires_grad=True)
     y = nn.Sequential(*stack)(x)
-    first = [torch.autograd.grad(y[0, 0, unit], x, retain_graph=True)[0][0, 0].nonzero()[:, 0]
-             for unit in (0, 1)]
-    return (int(first[0][-1] - first[0][0]) + 1, int(first[1][0] - first[0][0]))
+    supports = []
+    for unit in (0, 1):
+        nonzero = torch.autograd.grad(y[0, 0, unit], x, retain_graph=True)[0][0, 0].nonzero()[:, 0]
+        supports.append((int(nonzero[0]), int(nonzero[-1])))
+    return tuple(supports)
 
 
-FORBIDDEN = (
-    F.conv1d, F.conv2d, F.conv_transpose1d, F.conv_transpose2d, torch.conv1d, torch.conv2d,
-    torch.conv_transpose1d, torch.conv_transpose2d, F.max_pool1d, F.max_pool2d,
-    F.max_pool1d_with_indices, F.max_pool2d_with_indices, torch.max_pool1d, torch.max_pool2d,
-    F.avg_pool1d, F.avg_pool2d, nn.Module.__call__, torch.autograd.grad, torch.autograd.backward,
-    torch.Tensor.backward, torch_conv_size, torch_pool_size, torch_conv_transpose_size,
-    torch_size_keeping_paddings, empirical_receptive_field,
-)
+def _paddings_keeping(lengths, kernel_size, dilation):
+    """The paddings P (searched exhaustively) for which ``nn.Conv1d(padding=P)`` at stride 1
+    returns an output as long as its input, for every input length in ``lengths``."""
+    paddings = range(dilation * kernel_size + 1)
+    sizes = _pytorch_sizes("conv", [dict(n=n, kernel_size=kernel_size, stride=1, padding=p,
+                                         dilation=dilation) for p in paddings for n in lengths])
+    return tuple(p for p in paddings
+                 if [size for size, _ in sizes[p * len(lengths):(p + 1) * len(lengths)]]
+                 == list(lengths))
+
+
+_FIELDS = {}  # stack -> the measured (size, jump), kept per process
+
+
+def _measured_fields(stacks):
+    """The receptive field ``(size, jump)`` of each stack, measured with autograd once per process:
+    the span of unit 0's gradient, and how far unit 1's gradient is shifted from it."""
+    missing = [stack for stack in stacks if stack not in _FIELDS]
+    if missing:
+        with tiny_layers():
+            for stack in missing:
+                (first, last), (next_first, _) = _gradient_supports(stack)
+                _FIELDS[stack] = (last - first + 1, next_first - first)
+    return [_FIELDS[stack] for stack in stacks]
 
 
 # ----------------------------------------------------------------------------- grids
@@ -234,16 +229,16 @@ def conv_transpose_grid(full=True):
                          padding=range(2), output_padding=range(2), dilation=(1,))
 
 
-def receptive_field_stacks(full=True, seed=601, n_random=80):
+def receptive_field_stacks(full=True, seed=None, n_random=80):
     """Stacks of ``(kernel_size, stride, dilation)`` layers: every single layer (K <= 5, S <= 3,
     D <= 3); with ``full``, also the empty stack, every pair (K <= 3, S <= 3, D <= 2) and
-    ``n_random`` random stacks of 3 to 6 layers."""
+    ``n_random`` random stacks of 3 to 6 layers, drawn with ``checking.make_rng(seed)``."""
     singles = [((k, s, d),) for k, s, d in itertools.product(range(1, 6), range(1, 4), range(1, 4))]
     if not full:
         return singles
     small = list(itertools.product(range(1, 4), range(1, 4), range(1, 3)))
     pairs = [(a, b) for a in small for b in small]
-    rng = np.random.default_rng(seed)
+    rng = make_rng(seed)
     deep = []
     for _ in range(n_random):
         depth = int(rng.integers(3, 7))
@@ -252,13 +247,14 @@ def receptive_field_stacks(full=True, seed=601, n_random=80):
     return [()] + singles + pairs + deep
 
 
-# ----------------------------------------------------------------------------- likely mistakes
+# ----------------------------------------------------------------------------- likely causes
 
 DILATION_IGNORED = "the dilation is ignored: a dilated kernel spans D(K-1) + 1 input pixels"
 PADDING_ONCE = "the padding is counted once: P zeros are added on each side, 2P in all"
 ROUNDS_UP = "the division rounds up: the output size rounds down (floor, //)"
 PLUS_ONE_MISSING = "the +1 is missing: the first window counts too"
 SPAN_D_TIMES_K = "the dilated kernel is taken to span D*K pixels: it spans D(K-1) + 1"
+TRUE_DIVISION = "the division is `/`, which gives a float: use `//` (floor division) for an int"
 STRIDE_NONE_IS_ONE = ("stride=None is taken as stride 1: PyTorch's pooling default is "
                       "stride = kernel_size")
 CEIL_MODE_IGNORED = "ceil_mode is ignored: with ceil_mode=True the division rounds up"
@@ -268,113 +264,85 @@ LAST_WINDOW_KEPT = ("in ceil mode the last window may start in the right padding
 LAST_WINDOW_RULE_PADDED = ("the last-window rule compares with n + 2 * padding: a window must "
                            "start inside the input or the left padding, i.e. "
                            "(out - 1) * stride < n + padding")
+POOL_PADDING_RULE = ("the padding rule is missing or compares with the wrong size: PyTorch pools "
+                     "only with padding <= kernel_size // 2 (the kernel size, even when dilated)")
+NO_OUTPUT_RETURNED = ("a size below 1 is returned: where no window fits, or the output would be "
+                      "empty, there is no output; raise ValueError saying why")
+OUTPUT_PADDING_NOT_CHECKED = ("output_padding is not checked: PyTorch requires output_padding < "
+                              "stride or output_padding < dilation (it only picks among the sizes "
+                              "a strided convolution maps to the same one)")
 OUTPUT_PADDING_IGNORED = "output_padding is ignored: it adds output_padding pixels on one side"
+OUTPUT_PADDING_STRIDE_ONLY = ("output_padding is only compared with the stride: PyTorch accepts "
+                              "output_padding < stride *or* output_padding < dilation")
 TRANSPOSE_PADDING_ADDED = ("the padding is added: in a transposed convolution it removes 2P "
                            "pixels")
 TRANSPOSE_N_TIMES_STRIDE = ("n * stride is used: n inputs placed `stride` apart span "
                             "(n - 1) * stride + 1 pixels")
 SAME_ROUNDED_DOWN = ("D(K-1)/2 is rounded down when D(K-1) is odd: no symmetric padding keeps "
                      "the size then; raise ValueError")
+SAME_ODD_ROUNDED = ("D(K-1) is odd and the padding is rounded to a number anyway: no symmetric "
+                    "padding keeps the size then (one side needs one zero more); raise ValueError")
 SAME_D_TIMES_K = "the padding is D*K // 2: the kernel spans D(K-1) + 1 pixels, so P = D(K-1) / 2"
 JUMP_TOO_EARLY = ("the jump is updated before the size: layer l grows the field by D(K-1) times "
                   "the jump of the layers *before* it")
 GROWTH_NOT_SCALED = ("the growth of each layer is not scaled by the jump: one step of layer l "
                      "is the product of the strides before it, in input pixels")
 JUMP_LAST_STRIDE = "the jump is the last stride only: strides multiply through the stack"
-
-
-def _floor_size(room, stride):
-    """Windows of one stride in a room of ``room`` pixels beyond the first window."""
-    return room // stride + 1
-
-
-def _mistakes_conv(n, kernel_size, stride=1, padding=0, dilation=1):
-    k, s, p, d = kernel_size, stride, padding, dilation
-    return [
-        (DILATION_IGNORED, _floor_size(n + 2 * p - k, s)),
-        (PADDING_ONCE, _floor_size(n + p - d * (k - 1) - 1, s)),
-        (ROUNDS_UP, -(-(n + 2 * p - d * (k - 1) - 1) // s) + 1),
-        (PLUS_ONE_MISSING, (n + 2 * p - d * (k - 1) - 1) // s),
-        (SPAN_D_TIMES_K, _floor_size(n + 2 * p - d * k, s)),
-    ]
-
-
-def _mistakes_pool(n, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):
-    k, p, d = kernel_size, padding, dilation
-    s = k if stride is None else stride
-    room = n + 2 * p - d * (k - 1) - 1
-    uncorrected = -(-room // s) + 1 if ceil_mode else _floor_size(room, s)
-    corrected_padded = uncorrected
-    if ceil_mode and (uncorrected - 1) * s >= n + 2 * p:
-        corrected_padded -= 1
-    one = 1 if stride is None else s
-    return [
-        (STRIDE_NONE_IS_ONE, -(-room // one) + 1 if ceil_mode else _floor_size(room, one)),
-        (CEIL_MODE_IGNORED, _floor_size(room, s)),
-        (LAST_WINDOW_KEPT, uncorrected),
-        (LAST_WINDOW_RULE_PADDED, corrected_padded),
-        (DILATION_IGNORED,
-         -(-(n + 2 * p - k) // s) + 1 if ceil_mode else _floor_size(n + 2 * p - k, s)),
-    ]
-
-
-def _mistakes_conv_transpose(n, kernel_size, stride=1, padding=0, output_padding=0, dilation=1):
-    k, s, p, q, d = kernel_size, stride, padding, output_padding, dilation
-    return [
-        (OUTPUT_PADDING_IGNORED, (n - 1) * s - 2 * p + d * (k - 1) + 1),
-        (DILATION_IGNORED, (n - 1) * s - 2 * p + (k - 1) + q + 1),
-        (TRANSPOSE_PADDING_ADDED, (n - 1) * s + 2 * p + d * (k - 1) + q + 1),
-        (TRANSPOSE_N_TIMES_STRIDE, n * s - 2 * p + d * (k - 1) + q + 1),
-    ]
-
-
-def _mistakes_same_padding(kernel_size, dilation=1):
-    k, d = kernel_size, dilation
-    return [(DILATION_IGNORED, (k - 1) // 2), (SAME_ROUNDED_DOWN, d * (k - 1) // 2),
-            (SAME_D_TIMES_K, d * k // 2)]
-
-
-def _mistakes_receptive_field(layers):
-    size_late, size_nodil, size_flat, jump = 1, 1, 1, 1
-    for k, s, d in layers:
-        size_nodil += (k - 1) * jump
-        size_flat += d * (k - 1)
-        size_late += d * (k - 1) * jump * s
-        jump *= s
-    jump_last = layers[-1][1] if layers else 1
-    return [
-        (JUMP_TOO_EARLY, (size_late, jump)),
-        (DILATION_IGNORED, (size_nodil, jump)),
-        (GROWTH_NOT_SCALED, (size_flat, jump)),
-        (JUMP_LAST_STRIDE, (None, jump_last)),
-    ]
-
-
-# ----------------------------------------------------------------------------- running and comparing
-
-def _describe(name, case):
-    args, kwargs = case
-    return describe_call(name, args, kwargs)
-
-
-def _evaluate(fn, name, cases):
-    """What ``fn`` does on every case: a list of ``(value, None)`` or ``(None, exception)``."""
-    def each(grid):
-        results = []
-        for args, kwargs in grid.cases:
-            try:
-                results.append((fn(*args, **kwargs), None))
-            except (NotImplementedError, CheckFailure):
-                raise
-            except Exception as error:
-                results.append((None, error))
-        return results
-    return call_student(each, (Grid(cases),), name=name, forbidden=FORBIDDEN)
+STRIDES_ADDED = "the strides are added: the jump is their product (each stride multiplies it)"
+FLOAT_ACCEPTED = ("a float size is accepted: check that every size is an int (Python or NumPy "
+                  "integer, not bool) and raise TypeError otherwise")
+STRIDE_NOT_CHECKED = ("the stride is not checked before dividing by it: a stride below 1 must "
+                      "raise ValueError")
+LAYER_LENGTH_NOT_CHECKED = ("the length of a layer is not checked: a layer must be exactly a "
+                            "triple (kernel_size, stride, dilation); raise ValueError otherwise")
 
 
 def _is_int(value):
     return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
 
+
+def _returned_float(point, value, error, expected):
+    return error is None and isinstance(value, float)
+
+
+def _pool_padding_kept(point, value, error, expected):
+    return (expected is None and error is None
+            and point.get("padding", 0) > point["kernel_size"] // 2)
+
+
+def _no_output_returned(point, value, error, expected):
+    return expected is None and error is None and _is_int(value) and value < 1
+
+
+def _output_padding_kept(point, value, error, expected):
+    largest = max(point.get("stride", 1), point.get("dilation", 1))
+    return expected is None and error is None and point.get("output_padding", 0) >= largest
+
+
+def _output_padding_refused(point, value, error, expected):
+    return (expected is not None and isinstance(error, ValueError)
+            and point.get("stride", 1) <= point.get("output_padding", 0) < point.get("dilation", 1))
+
+
+# The names of the positional arguments of the graded functions, as the checks pass them.
+POSITIONAL = {"conv_output_size": ("n", "kernel_size"), "pool_output_size": ("n", "kernel_size"),
+              "conv_transpose_output_size": ("n", "kernel_size"), "same_padding": ("kernel_size",)}
+
+# Causes a wrong outcome shows by itself: (description, test on (point, value, error, expected)).
+OUTCOME_CAUSES = {
+    "conv_output_size": [(TRUE_DIVISION, _returned_float),
+                         (NO_OUTPUT_RETURNED, _no_output_returned)],
+    "pool_output_size": [(TRUE_DIVISION, _returned_float), (POOL_PADDING_RULE, _pool_padding_kept),
+                         (NO_OUTPUT_RETURNED, _no_output_returned)],
+    "conv_transpose_output_size": [(TRUE_DIVISION, _returned_float),
+                                   (OUTPUT_PADDING_STRIDE_ONLY, _output_padding_refused),
+                                   (OUTPUT_PADDING_NOT_CHECKED, _output_padding_kept),
+                                   (NO_OUTPUT_RETURNED, _no_output_returned)],
+    "same_padding": [(TRUE_DIVISION, _returned_float)],
+}
+
+
+# ----------------------------------------------------------------------------- comparing
 
 def _verdict(value, error, expected, reason, oracle):
     """``None`` if the outcome is right, else what is wrong with it."""
@@ -391,25 +359,10 @@ def _verdict(value, error, expected, reason, oracle):
     if error is not None:
         return f"raised {type(error).__name__} ({error}), but {oracle} gives {expected}"
     if not _is_int(value):
-        hint = " (use // for floor division)" if isinstance(value, float) else ""
-        return f"returned {type(value).__name__} {value!r}; return an int{hint}"
+        return f"returned {type(value).__name__} {value!r}; return an int"
     if value != expected:
         return f"returned {value!r}, {oracle} gives {expected}"
     return None
-
-
-def _likely(outcomes, mistakes):
-    """The known mistake that explains every wrong outcome, as a message suffix (or "").
-
-    ``outcomes``: ``(case, value, error)`` of the wrong outcomes; ``mistakes(case)``: the
-    ``(description, predicted outcome)`` pairs of the known mistakes on that case.
-    """
-    predictions = [dict(mistakes(case)) for case, _, _ in outcomes]
-    for description in predictions[0]:
-        if all(_matches(value, error, predicted[description])
-               for (_, value, error), predicted in zip(outcomes, predictions)):
-            return f"\nLikely cause: {description}"
-    return ""
 
 
 def _matches(value, error, predicted):
@@ -424,90 +377,107 @@ def _matches(value, error, predicted):
     return _is_int(value) and value == predicted
 
 
-def _compare(fn, name, cases, expectations, oracle, mistakes):
-    """Fail unless ``fn`` agrees with ``expectations`` (``(size, reason)`` per case)."""
-    results = _evaluate(fn, name, cases)
-    wrong = []
-    for case, (value, error), (expected, reason) in zip(cases, results, expectations):
-        verdict = _verdict(value, error, expected, reason, oracle)
-        if verdict is not None:
-            wrong.append((case, value, error, verdict))
-    if not wrong:
-        return
-    case, _, _, verdict = wrong[0]
-    likely = _likely([(c, v, e) for c, v, e, _ in wrong], lambda c: mistakes(*c[0], **c[1]))
-    raise CheckFailure(
-        f"{name} disagrees with {oracle} on {len(wrong)} of {len(cases)} parameter combinations; "
-        f"first: {_describe(name, case)} {verdict}{likely}")
+def _likely(wrong, likely_mistakes, causes):
+    """The cause that explains every wrong outcome, as a message suffix (or "").
+
+    ``wrong``: ``(args, kwargs, point, value, error, expected)`` of the wrong outcomes.
+    ``likely_mistakes(*args, **kwargs)``: ``(description, predicted outcome)`` pairs of known
+    mistakes on that call; ``causes``: ``(description, test)`` pairs, ``test(point, value,
+    error, expected)`` telling whether an outcome shows that cause.
+    """
+    if likely_mistakes is not None:
+        predictions = [dict(likely_mistakes(*args, **kwargs)) for args, kwargs, *_ in wrong]
+        for description in predictions[0]:
+            if all(_matches(outcome[3], outcome[4], predicted[description])
+                   for outcome, predicted in zip(wrong, predictions)):
+                return f"\nLikely cause: {description}"
+    for description, shows in causes:
+        if all(shows(*outcome[2:]) for outcome in wrong):
+            return f"\nLikely cause: {description}"
+    return ""
 
 
-def _size_cases(grid, positional=1):
-    """``(args, kwargs)`` cases: the first ``positional`` values positional, the rest by name."""
+def _cases(grid, positional):
+    """``(args, kwargs)`` of each grid point: the first ``positional`` values positional."""
     cases = []
-    for params in grid:
-        values = list(params.items())
+    for point in grid:
+        values = list(point.items())
         cases.append((tuple(v for _, v in values[:positional]), dict(values[positional:])))
     return cases
 
 
+def _compare(fn, name, grid, expectations, oracle, likely_mistakes=None):
+    """Fail unless ``fn`` agrees with ``expectations`` (``(value, reason)`` per grid point; value
+    ``None``: ``fn`` must raise ``ValueError``), ``fn`` called once per point in one round trip."""
+    cases = _cases(grid, len(POSITIONAL[name]))
+    outcomes = call_each(fn, cases, name=name, forbidden=FORBIDDEN)
+    wrong = []
+    for (args, kwargs), point, (value, error), (expected, reason) in zip(cases, grid, outcomes,
+                                                                         expectations):
+        verdict = _verdict(value, error, expected, reason, oracle)
+        if verdict is not None:
+            wrong.append((args, kwargs, point, value, error, expected, verdict))
+    if not wrong:
+        return
+    args, kwargs, *_, verdict = wrong[0]
+    likely = _likely([w[:6] for w in wrong], likely_mistakes, OUTCOME_CAUSES.get(name, ()))
+    raise CheckFailure(
+        f"{name} disagrees with {oracle} on {len(wrong)} of {len(grid)} parameter combinations; "
+        f"first: {describe_call(name, args, kwargs)} {verdict}{likely}")
+
+
 # ----------------------------------------------------------------------------- checks
 
-def check_conv_output_size(fn, full=True):
+def check_conv_output_size(fn, full=True, likely_mistakes=None):
     """``conv_output_size`` gives the output length of ``nn.Conv1d``/``Conv2d`` over an exhaustive
     grid, and raises ``ValueError`` wherever they fail."""
-    cases = _size_cases(conv_grid(full), positional=2)
-    with _tiny_layers():
-        expected = [torch_conv_size(*args, **kw) for args, kw in cases]
-    _compare(fn, "conv_output_size", cases, expected, "PyTorch's Conv1d/Conv2d", _mistakes_conv)
+    grid = conv_grid(full)
+    _compare(fn, "conv_output_size", grid, _pytorch_sizes("conv", grid),
+             "PyTorch's Conv1d/Conv2d", likely_mistakes=likely_mistakes)
 
 
-def check_pool_output_size(fn, full=True):
+def check_pool_output_size(fn, full=True, likely_mistakes=None):
     """``pool_output_size`` gives the output length of PyTorch's max and average pooling over an
     exhaustive grid (ceil_mode and stride=None included), and raises ``ValueError`` where they fail."""
-    cases = _size_cases(pool_grid(full), positional=2)
-    with _tiny_layers():
-        expected = [torch_pool_size(*args, **kw) for args, kw in cases]
-    _compare(fn, "pool_output_size", cases, expected,
-             "PyTorch's MaxPool1d/2d and AvgPool1d/2d", _mistakes_pool)
+    grid = pool_grid(full)
+    _compare(fn, "pool_output_size", grid, _pytorch_sizes("pool", grid),
+             "PyTorch's MaxPool1d/2d and AvgPool1d/2d", likely_mistakes=likely_mistakes)
 
 
-def check_conv_transpose_output_size(fn, full=True):
+def check_conv_transpose_output_size(fn, full=True, likely_mistakes=None):
     """``conv_transpose_output_size`` gives the output length of ``nn.ConvTranspose1d``/``2d``
     over an exhaustive grid, and raises ``ValueError`` wherever they fail or return nothing."""
-    cases = _size_cases(conv_transpose_grid(full), positional=2)
-    with _tiny_layers():
-        expected = [torch_conv_transpose_size(*args, **kw) for args, kw in cases]
-    _compare(fn, "conv_transpose_output_size", cases, expected,
-             "PyTorch's ConvTranspose1d/2d", _mistakes_conv_transpose)
+    grid = conv_transpose_grid(full)
+    _compare(fn, "conv_transpose_output_size", grid, _pytorch_sizes("transpose", grid),
+             "PyTorch's ConvTranspose1d/2d", likely_mistakes=likely_mistakes)
 
 
-def check_same_padding(fn, full=True):
+def check_same_padding(fn, full=True, likely_mistakes=None):
     """``same_padding(K, D)`` is the one padding that keeps the size of ``nn.Conv1d`` at stride 1,
     found by exhaustive search; ``ValueError`` where no symmetric padding does. Every K <= 7 and
     D <= 4 (``full``), or K <= 5 without dilation."""
     kernels, dilations = (range(1, 8), range(1, 5)) if full else (range(1, 6), (1,))
-    cases = [((k,), {"dilation": d}) for k in kernels for d in dilations]
-    expected = []
-    for (k,), kw in cases:
-        with _tiny_layers():
-            found = torch_size_keeping_paddings(k, kw["dilation"])
-        expected.append((found[0], None) if len(found) == 1 else (
+    grid = [{"kernel_size": k, "dilation": d} for k in kernels for d in dilations]
+    expectations = []
+    for point in grid:
+        k, d = point["kernel_size"], point["dilation"]
+        found = _paddings_keeping((1, 6), k, d)
+        expectations.append((found[0], None) if len(found) == 1 else (
             None, f"no padding P keeps the length of a stride-1 Conv1d with kernel_size={k}, "
-                  f"dilation={kw['dilation']}"))
-    _compare(fn, "same_padding", cases, expected,
-             "an exhaustive search with PyTorch's Conv1d", _mistakes_same_padding)
+                  f"dilation={d}"))
+    _compare(fn, "same_padding", grid, expectations,
+             "an exhaustive search with PyTorch's Conv1d", likely_mistakes=likely_mistakes)
 
 
-def check_receptive_field(fn, full=True):
+def check_receptive_field(fn, full=True, seed=None, likely_mistakes=None):
     """``receptive_field(layers)`` equals the empirical receptive field (autograd through a stack
-    of ``nn.Conv1d`` with weights 1) of many stacks."""
-    stacks = receptive_field_stacks(full)
+    of ``nn.Conv1d`` with weights 1) of many stacks (random ones drawn from ``seed``)."""
+    stacks = receptive_field_stacks(full, seed)
     cases = [((list(stack),), {}) for stack in stacks]
-    results = _evaluate(fn, "receptive_field", cases)
-    with _tiny_layers():
-        expectations = [empirical_receptive_field(stack) for stack in stacks]
+    outcomes = call_each(fn, cases, name="receptive_field", forbidden=FORBIDDEN)
     wrong = []
-    for case, expected, (value, error) in zip(cases, expectations, results):
+    for (args, kwargs), stack, expected, (value, error) in zip(cases, stacks,
+                                                               _measured_fields(stacks), outcomes):
         if error is not None:
             verdict = f"raised {type(error).__name__} ({error}), expected {expected}"
         elif not (isinstance(value, tuple) and len(value) == 2 and all(map(_is_int, value))):
@@ -518,15 +488,30 @@ def check_receptive_field(fn, full=True):
                        f"units are {expected[1]} pixels apart, so (size, jump) = {expected}")
         else:
             continue
-        wrong.append((case, value, error, verdict))
+        wrong.append((args, kwargs, stack, value, error, expected, verdict))
     if not wrong:
         return
-    case, _, _, verdict = wrong[0]
-    likely = _likely([(c, v, e) for c, v, e, _ in wrong],
-                     lambda c: _mistakes_receptive_field(c[0][0]))
+    args, kwargs, *_, verdict = wrong[0]
+    likely = _likely([w[:6] for w in wrong], likely_mistakes, ())
     raise CheckFailure(
         f"receptive_field disagrees with the empirical receptive field on {len(wrong)} of "
-        f"{len(cases)} stacks; first: {_describe('receptive_field', case)} {verdict}{likely}")
+        f"{len(cases)} stacks; first: {describe_call('receptive_field', args, kwargs)} "
+        f"{verdict}{likely}")
+
+
+def check_sizes(fn, cases, *, name, likely_mistakes=None):
+    """``fn`` gives the hand-worked size of each ``(args, kwargs, expected)`` of ``cases``, all
+    called in one round trip; a wrong size, a float or an error fails, with its likely cause."""
+    outcomes = call_each(fn, [(args, kwargs) for args, kwargs, _ in cases], name=name,
+                         forbidden=FORBIDDEN)
+    for (args, kwargs, expected), (value, error) in zip(cases, outcomes):
+        verdict = _verdict(value, error, expected, None, "the hand-worked value")
+        if verdict is None:
+            continue
+        point = dict(zip(POSITIONAL[name], args), **kwargs)
+        likely = _likely([(args, kwargs, point, value, error, expected)], likely_mistakes,
+                         OUTCOME_CAUSES.get(name, ()))
+        raise CheckFailure(f"{describe_call(name, args, kwargs)} {verdict}{likely}")
 
 
 def assert_size(actual, expected, *, what, likely=()):
@@ -539,9 +524,9 @@ def assert_size(actual, expected, *, what, likely=()):
     else:
         good_type, wanted = _is_int(actual), "an int"
     if not good_type:
-        hint = " (use // for floor division)" if isinstance(actual, float) else ""
+        cause = f".\nLikely cause: {TRUE_DIVISION}" if isinstance(actual, float) else ""
         raise CheckFailure(f"{what} returned {type(actual).__name__} {actual!r}; expected "
-                           f"{wanted}{hint}")
+                           f"{wanted}{cause}")
     if actual == expected:
         return
     cause = next((f".\nLikely cause: {description}" for description, wrong in likely
@@ -549,75 +534,106 @@ def assert_size(actual, expected, *, what, likely=()):
     raise CheckFailure(f"{what} returned {actual!r}, expected {expected!r}{cause}")
 
 
-def _check_rejects(fn, name, bad):
-    for args, kwargs, exception, reason in bad:
-        check_raises(fn, args, kwargs, exception=exception, reason=reason, name=name)
+# ----------------------------------------------------------------------------- invalid inputs
+
+def check_rejects(fn, bad, *, name):
+    """``fn`` raises on each ``(args, kwargs, exception, reason)`` or ``(..., causes)`` of ``bad``,
+    all called in one round trip. ``exception``: a class or tuple of classes; ``reason``: why the
+    input is invalid; ``causes``: ``{"returned" or an exception's name: likely cause}``, named
+    when the call returns, or raises that exception, instead."""
+    outcomes = call_each(fn, [(entry[0], entry[1]) for entry in bad], name=name)
+    for (args, kwargs, exception, reason, *causes), (_, error) in zip(bad, outcomes):
+        expected = exception if isinstance(exception, tuple) else (exception,)
+        if isinstance(error, expected):
+            continue
+        wanted = " or ".join(e.__name__ for e in expected)
+        call = describe_call(name, args, kwargs)
+        cause = (causes[0] if causes else {}).get(
+            "returned" if error is None else type(error).__name__)
+        likely = f"\nLikely cause: {cause}" if cause else ""
+        if error is None:
+            raise CheckFailure(f"{call} returned without error; expected {wanted} because "
+                               f"{reason}{likely}")
+        raise CheckFailure(f"{call} raised {type(error).__name__} ({error}); expected {wanted} "
+                           f"because {reason}{likely}")
 
 
 def check_conv_output_size_rejects_bad_input(fn):
     """Non-integers raise ``TypeError``; sizes out of range ``ValueError``."""
-    _check_rejects(fn, "conv_output_size", [
+    floats = {"returned": FLOAT_ACCEPTED}
+    check_rejects(fn, [
         ((0, 1), {}, ValueError, "the input must have at least one pixel"),
         ((5, 0), {}, ValueError, "the kernel size must be at least 1"),
-        ((5, 3), {"stride": 0}, ValueError, "the stride must be at least 1"),
+        ((5, 3), {"stride": 0}, ValueError, "the stride must be at least 1",
+         {"ZeroDivisionError": STRIDE_NOT_CHECKED}),
         ((5, 3), {"padding": -1}, ValueError, "the padding cannot be negative"),
         ((5, 3), {"dilation": 0}, ValueError, "the dilation must be at least 1"),
         ((5, 6), {"padding": 0}, ValueError, "a kernel of 6 does not fit in 5 pixels"),
         ((5, 3), {"dilation": 3}, ValueError, "a 3-tap kernel with dilation 3 spans 7 pixels > 5"),
-        ((5.0, 3), {}, TypeError, "the input size must be an int"),
-        ((5, 3.0), {}, TypeError, "the kernel size must be an int"),
-        ((5, 3), {"stride": 1.5}, TypeError, "the stride must be an int"),
+        ((5.0, 3), {}, TypeError, "the input size must be an int", floats),
+        ((5, 3.0), {}, TypeError, "the kernel size must be an int", floats),
+        ((5, 3), {"stride": 1.5}, TypeError, "the stride must be an int", floats),
         ((5, "3"), {}, TypeError, "the kernel size must be an int"),
-    ])
+    ], name="conv_output_size")
 
 
 def check_pool_output_size_rejects_bad_input(fn):
     """PyTorch's pooling constraints and the range of every size raise ``ValueError``; non-integers
     ``TypeError``."""
-    _check_rejects(fn, "pool_output_size", [
+    padding_rule = {"returned": POOL_PADDING_RULE}
+    check_rejects(fn, [
         ((8, 2), {"padding": 2}, ValueError,
-         "PyTorch pools with padding <= kernel_size // 2 (here 1)"),
+         "PyTorch pools with padding <= kernel_size // 2 (here 1)", padding_rule),
         ((8, 3), {"padding": 2}, ValueError,
-         "PyTorch pools with padding <= kernel_size // 2 (here 1)"),
+         "PyTorch pools with padding <= kernel_size // 2 (here 1)", padding_rule),
         ((8, 2), {"padding": 2, "dilation": 3}, ValueError,
-         "the rule padding <= kernel_size // 2 uses kernel_size, not the dilated span"),
+         "the rule padding <= kernel_size // 2 uses kernel_size, not the dilated span",
+         padding_rule),
         ((2, 3), {}, ValueError, "a window of 3 does not fit in 2 pixels (floor mode)"),
-        ((8, 2), {"stride": 0}, ValueError, "the stride must be at least 1"),
+        ((8, 2), {"stride": 0}, ValueError, "the stride must be at least 1",
+         {"ZeroDivisionError": STRIDE_NOT_CHECKED}),
         ((0, 2), {}, ValueError, "the input must have at least one pixel"),
         ((8, 0), {}, ValueError, "the kernel size must be at least 1"),
         ((8, 2), {"padding": -1}, ValueError, "the padding cannot be negative"),
         ((8, 2), {"dilation": 0}, ValueError, "the dilation must be at least 1"),
-        ((8, 2.0), {}, TypeError, "the kernel size must be an int"),
-        ((8, 2), {"stride": 2.0}, TypeError, "the stride must be an int or None"),
-    ])
+        ((8, 2.0), {}, TypeError, "the kernel size must be an int", {"returned": FLOAT_ACCEPTED}),
+        ((8, 2), {"stride": 2.0}, TypeError, "the stride must be an int or None",
+         {"returned": FLOAT_ACCEPTED}),
+    ], name="pool_output_size")
 
 
 def check_conv_transpose_output_size_rejects_bad_input(fn):
     """PyTorch's output_padding rule and the range of every size raise ``ValueError``."""
-    _check_rejects(fn, "conv_transpose_output_size", [
+    output_padding = {"returned": OUTPUT_PADDING_NOT_CHECKED}
+    check_rejects(fn, [
         ((3, 3), {"stride": 2, "output_padding": 2}, ValueError,
-         "output_padding must be smaller than the stride or the dilation"),
+         "output_padding must be smaller than the stride or the dilation", output_padding),
         ((3, 3), {"output_padding": 1}, ValueError,
-         "output_padding must be smaller than the stride (1) or the dilation (1)"),
-        ((1, 1), {"padding": 1}, ValueError, "the output would have -1 pixels"),
+         "output_padding must be smaller than the stride (1) or the dilation (1)", output_padding),
+        ((1, 1), {"padding": 1}, ValueError, "the output would have -1 pixels",
+         {"returned": NO_OUTPUT_RETURNED}),
         ((0, 3), {}, ValueError, "the input must have at least one pixel"),
         ((3, 0), {}, ValueError, "the kernel size must be at least 1"),
         ((3, 3), {"stride": 0}, ValueError, "the stride must be at least 1"),
         ((3, 3), {"padding": -1}, ValueError, "the padding cannot be negative"),
         ((3, 3), {"output_padding": -1, "stride": 2}, ValueError,
          "output_padding cannot be negative"),
-        ((3, 3.0), {}, TypeError, "the kernel size must be an int"),
-    ])
+        ((3, 3.0), {}, TypeError, "the kernel size must be an int", {"returned": FLOAT_ACCEPTED}),
+    ], name="conv_transpose_output_size")
 
 
 def check_receptive_field_rejects_bad_input(fn):
     """Malformed layers raise ``ValueError`` (wrong length, sizes out of range) or ``TypeError``."""
-    _check_rejects(fn, "receptive_field", [
-        (([(3, 1)],), {}, ValueError, "each layer is a triple (kernel_size, stride, dilation)"),
-        (([(3, 1, 1, 1)],), {}, ValueError, "each layer is a triple (kernel_size, stride, dilation)"),
+    length = {"returned": LAYER_LENGTH_NOT_CHECKED}
+    check_rejects(fn, [
+        (([(3, 1)],), {}, ValueError, "each layer is a triple (kernel_size, stride, dilation)",
+         length),
+        (([(3, 1, 1, 1)],), {}, ValueError,
+         "each layer is a triple (kernel_size, stride, dilation)", length),
         (([(3, 1, 1), (0, 1, 1)],), {}, ValueError, "the kernel size must be at least 1"),
         (([(3, 0, 1)],), {}, ValueError, "the stride must be at least 1"),
         (([(3, 1, 0)],), {}, ValueError, "the dilation must be at least 1"),
-        (([(3.0, 1, 1)],), {}, TypeError, "the kernel size must be an int"),
+        (([(3.0, 1, 1)],), {}, TypeError, "the kernel size must be an int",
+         {"returned": FLOAT_ACCEPTED}),
         ((3,), {}, TypeError, "layers must be a list of triples, not an int"),
-    ])
+    ], name="receptive_field")
