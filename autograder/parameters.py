@@ -1,75 +1,93 @@
-"""Checks of notebook 03 (counting parameters and multiply-accumulates).
+"""Checks of notebook 03 (counting parameters and multiply-accumulates): the student-side part.
 
 The oracles are PyTorch itself: a parameter count is ``sum(p.numel() for p in
 module.parameters())`` of real ``torch.nn`` modules, built on the ``meta`` device (shapes only, no
 memory, however large the layer), and multiply-accumulates (MACs) are counted by
 ``torch.utils.flop_counter.FlopCounterMode``, which reports two FLOPs per MAC. Counts are exact
-integers: a student function must return an ``int``. Every ``check_*`` function raises
-``CheckFailure`` with a readable message, or returns ``None``.
+integers: a student function must return an ``int``.
+
+No function here computes a graded function's count from its arguments: the checks build the
+modules and count them inline. A failing check names a likely cause where the outcome shows it
+by itself (a float returned, an input not validated, a known layer type refused); the likely
+wrong counts, which take the formulas to predict, are grader-only
+(:mod:`autograder.grader.checks.parameters`), whose hidden checks call these with them. A
+student's function runs on all the cases of a check in one ``checking.call_each`` (under grading
+one round trip to the student's kernel, where the from-scratch watch runs: building a module,
+reading its parameters or counting FLOPs with PyTorch is forbidden there). Every ``check_*``
+function raises ``CheckFailure`` with a readable message, or returns ``None``.
 
 The specs of AlexNet, VGG-16 and ResNet-18 are data (lists of layer dicts, see ``count_params``
-in the notebook), written from the papers' tables; the tests compare their counts with
+in the notebook), written from the papers' tables; the hidden tests compare their counts with
 ``torchvision.models``.
 """
+import re
+
 import numpy as np
 import torch
-import torchvision
 from torch import nn
 from torch.utils import flop_counter
 
-from autograder.checking import Case, CheckFailure, call_student, check_raises, describe_call
+from autograder.checking import Case, CheckFailure, call_each, describe_call, make_rng
+from autograder.output_size import check_rejects  # the same invalid-input check as notebook 02
 
 PARAMETER_FREE_TYPES = ("relu", "tanh", "maxpool2d", "avgpool2d", "adaptive_avgpool2d", "flatten",
                         "dropout")
 LAYER_TYPES = ("conv2d", "linear", "batchnorm2d") + PARAMETER_FREE_TYPES
 META = torch.device("meta")
+FORBIDDEN = (
+    nn.Module.__init__, nn.Module.parameters, nn.Module.named_parameters, nn.Module.state_dict,
+    flop_counter.FlopCounterMode.__init__, flop_counter.conv_flop_count,
+)
 
 MISSING_BIAS = "the bias is missing: each output unit has one bias (when bias=True)"
 BIAS_COUNTED_WHEN_OFF = "a bias is counted although bias=False"
+BIAS_PER_INPUT = "one bias per input: the biases belong to the n_out outputs"
+SINGLE_BIAS = "a single bias for the whole layer: each of the n_out units has its own"
+BIAS_PER_INPUT_CHANNEL = "the bias is counted once per input channel: a filter has one bias"
 GROUPS_IGNORED = ("groups is ignored: with groups=g each filter sees only C_in / g input channels, "
                   "so a filter has (C_in / g) K_h K_w weights")
 OUTPUTS_DIVIDED_BY_GROUPS = ("C_out is divided by groups as well: there are still C_out filters, "
                              "only each filter's depth is C_in / groups")
 KERNEL_NOT_SQUARED = "the kernel is counted as K, not K_h * K_w weights per input channel"
 KERNEL_HEIGHT_ONLY = "a (h, w) kernel is counted as h * h: use K_h * K_w"
+TRUE_DIVISION = "a division is `/`, which gives a float: use `//` (exact integer division)"
+FLOPS_NOT_MACS = "this counts FLOPs (a multiply and an add each): count multiply-accumulates"
+BIAS_ADDITIONS_COUNTED = "the bias additions are counted: the convention here leaves them out"
+PARAMETERS_NOT_MACS = ("this counts parameters at one position, not multiply-accumulates at every "
+                       "output position")
+WIDTH_AS_HEIGHT = "the output width is taken as the height"
+DEPTHWISE_FULL = ("the depthwise step is a full convolution: with groups=C_in each of its C_in "
+                  "filters sees one channel, K_h K_w weights")
+STANDARD_NOT_SEPARABLE = "this is the full (standard) convolution, not its separable version"
+POINTWISE_K_BY_K = "the pointwise step is K_h x K_w: it is a 1x1 convolution"
+DEPTHWISE_BIAS_MISSING = "the depthwise convolution's bias is missing (both steps have one)"
+POINTWISE_BIAS_MISSING = "the pointwise convolution's bias is missing (both steps have one)"
+BN_RUNNING_STATISTICS = ("batchnorm2d has 2 parameters per channel (weight and bias; 0 when "
+                         "affine=False); its running mean and variance are buffers, not parameters")
+BN_NOT_COUNTED = "batchnorm2d layers are not counted: they have a weight and a bias per channel"
+SPEC_BIAS_IGNORED = "a layer's 'bias': False is ignored"
+SPEC_GROUPS_IGNORED = "a conv2d layer's 'groups' is ignored"
+SPEC_AFFINE_IGNORED = "a batchnorm2d layer's 'affine': False is ignored"
+SIZES_NOT_CHECKED = "the sizes are not validated: every size must be an int >= 1 (ValueError below 1)"
+GROUPS_CHECKED_ON_C_IN_ONLY = ("only C_in is checked against groups: C_out must be split into "
+                               "equal groups too")
+UNKNOWN_TYPE_COUNTED = ("an unknown layer type is counted as 0 parameters: raise ValueError "
+                        "naming it")
+MISSING_KEY_READ = ("a missing key is read directly (layer['c_out']) and raises KeyError: check "
+                    "the required keys first and raise ValueError naming the missing one")
 
 
-# ----------------------------------------------------------------------------- oracles
-
-def _kernel_pair(kernel_size):
-    """``(K_h, K_w)`` from an int or an ``(h, w)`` pair."""
-    if isinstance(kernel_size, (tuple, list)):
-        return int(kernel_size[0]), int(kernel_size[1])
-    return int(kernel_size), int(kernel_size)
+def known_type_refused(layer_type):
+    """The likely cause of an error on a valid spec that names one of its layer types."""
+    return (f"the layer type '{layer_type}' is not known to count_params: it is in the table "
+            "of types (a layer without parameters if it is not conv2d, linear or batchnorm2d)")
 
 
-def _numel(module):
-    """PyTorch's own parameter count of ``module``."""
+# ----------------------------------------------------------------------------- PyTorch's counts
+
+def parameter_count(module):
+    """PyTorch's own count of the learnable parameters of ``module``."""
     return int(sum(p.numel() for p in module.parameters()))
-
-
-def oracle_conv2d_params(c_in, c_out, kernel_size, bias=True, groups=1):
-    """Parameters of ``torch.nn.Conv2d(c_in, c_out, kernel_size, bias=bias, groups=groups)``."""
-    return _numel(nn.Conv2d(c_in, c_out, _kernel_pair(kernel_size), bias=bias, groups=groups,
-                            device=META))
-
-
-def oracle_linear_params(n_in, n_out, bias=True):
-    """Parameters of ``torch.nn.Linear(n_in, n_out, bias=bias)``."""
-    return _numel(nn.Linear(n_in, n_out, bias=bias, device=META))
-
-
-def depthwise_separable_block(c_in, c_out, kernel_size, bias=True, device=META):
-    """A depthwise ``K_h x K_w`` conv (groups=C_in) followed by a pointwise 1x1 conv, as torch modules."""
-    return nn.Sequential(
-        nn.Conv2d(c_in, c_in, _kernel_pair(kernel_size), groups=c_in, bias=bias, device=device),
-        nn.Conv2d(c_in, c_out, 1, bias=bias, device=device),
-    )
-
-
-def oracle_depthwise_separable_params(c_in, c_out, kernel_size, bias=True):
-    """Parameters of ``depthwise_separable_block(c_in, c_out, kernel_size, bias)``."""
-    return _numel(depthwise_separable_block(c_in, c_out, kernel_size, bias))
 
 
 def measured_macs(module, input_shape):
@@ -82,11 +100,11 @@ def measured_macs(module, input_shape):
     return int(counter.get_total_flops()) // 2
 
 
-def oracle_conv2d_macs(c_in, c_out, kernel_size, out_h, out_w, groups=1):
-    """MACs of a stride-1 ``nn.Conv2d`` whose output is ``(1, c_out, out_h, out_w)``."""
-    kh, kw = _kernel_pair(kernel_size)
-    conv = nn.Conv2d(c_in, c_out, (kh, kw), groups=groups, device=META)
-    return measured_macs(conv, (1, c_in, out_h + kh - 1, out_w + kw - 1))
+def _kernel_pair(kernel_size):
+    """``(K_h, K_w)`` from an int or an ``(h, w)`` pair."""
+    if isinstance(kernel_size, (tuple, list)):
+        return int(kernel_size[0]), int(kernel_size[1])
+    return int(kernel_size), int(kernel_size)
 
 
 def _parameter_free_module(layer):
@@ -100,8 +118,8 @@ def _parameter_free_module(layer):
     return factories[kind]()
 
 
-def module_from_spec(spec, device=META):
-    """The torch modules a spec describes, in an ``nn.Sequential`` (for counting, not running)."""
+def _modules_of(spec, device=META):
+    """The torch modules a (valid) spec describes, in an ``nn.Sequential``, for PyTorch to count."""
     modules = []
     for layer in spec:
         kind = layer["type"]
@@ -120,25 +138,11 @@ def module_from_spec(spec, device=META):
     return nn.Sequential(*modules)
 
 
-def oracle_count_params(spec):
-    """PyTorch's parameter count of the modules ``spec`` describes."""
-    return _numel(module_from_spec(spec))
-
-
-def torchvision_params(name):
-    """Parameter count of ``torchvision.models.<name>(weights=None)``, built on the meta device."""
-    with META:
-        model = getattr(torchvision.models, name)(weights=None)
-    return _numel(model)
-
-
-ORACLES = (oracle_conv2d_params, oracle_linear_params, oracle_depthwise_separable_params,
-           oracle_conv2d_macs, oracle_count_params, module_from_spec, depthwise_separable_block,
-           measured_macs, torchvision_params, _numel)
-FORBIDDEN = ORACLES + (
-    nn.Module.__init__, nn.Module.parameters, nn.Module.named_parameters, nn.Module.state_dict,
-    flop_counter.FlopCounterMode.__init__, flop_counter.conv_flop_count,
-)
+def _separable_block(c_in, c_out, kernel_size, bias):
+    """A depthwise ``K_h x K_w`` conv (groups=C_in), then a pointwise 1x1 conv, on the meta device."""
+    return nn.Sequential(
+        nn.Conv2d(c_in, c_in, _kernel_pair(kernel_size), groups=c_in, bias=bias, device=META),
+        nn.Conv2d(c_in, c_out, 1, bias=bias, device=META))
 
 
 # ----------------------------------------------------------------------------- network specs
@@ -150,6 +154,17 @@ def _conv(c_in, c_out, kernel_size, stride=1, padding=0, bias=True):
 
 def _linear(n_in, n_out):
     return {"type": "linear", "n_in": n_in, "n_out": n_out}
+
+
+def lenet5_spec():
+    """LeNet-5 in its common modern form (32x32 grey input, tanh, average pooling, 10 classes): the
+    notebook's ``LENET5_SPEC``."""
+    spec = []
+    for c_in, c_out, pool in [(1, 6, True), (6, 16, True), (16, 120, False)]:
+        spec += [{"type": "conv2d", "c_in": c_in, "c_out": c_out, "kernel_size": 5}, {"type": "tanh"}]
+        if pool:
+            spec.append({"type": "avgpool2d", "kernel_size": 2})
+    return spec + [{"type": "flatten"}, _linear(120, 84), {"type": "tanh"}, _linear(84, 10)]
 
 
 def alexnet_spec():
@@ -224,8 +239,7 @@ def _is_integer(value):
 def _difference(actual, expected):
     """How the count ``actual`` differs from the int ``expected``; ``None`` if it does not."""
     if not _is_integer(actual):
-        hint = " (use // for exact integer division)" if isinstance(actual, (float, np.floating)) else ""
-        return (f"returned {type(actual).__name__} {actual!r}; return an int{hint}")
+        return f"returned {type(actual).__name__} {actual!r}; return an int"
     actual = int(actual)
     if actual == expected:
         return None
@@ -234,6 +248,8 @@ def _difference(actual, expected):
 
 
 def _likely(actual, likely):
+    if isinstance(actual, (float, np.floating)):
+        return f".\nLikely cause: {TRUE_DIVISION}"
     if not _is_integer(actual):
         return ""
     for description, wrong in likely:
@@ -252,113 +268,36 @@ def assert_count(actual, expected, *, what="the count", likely=()):
         raise CheckFailure(f"{what} {message}{_likely(actual, likely)}")
 
 
-def check_counts(fn, oracle, cases, *, name, likely_mistakes=None, forbidden=FORBIDDEN):
-    """Fail unless ``fn`` returns the int ``oracle`` returns on every ``Case``, building no module."""
-    for case in cases:
-        expected = oracle(*case.args, **case.kwargs)
-        actual = call_student(fn, case.args, case.kwargs, name=name, forbidden=forbidden)
-        message = _difference(actual, expected)
+def _refused_type(case, error):
+    """The cause of an error on a valid spec that names one of the spec's layer types (quoted, or
+    else as a word), or None."""
+    types = {layer["type"] for layer in case.args[0]}
+    for pattern in (r"['\"]{}['\"]", r"(?<!\w){}(?!\w)"):
+        named = {kind for kind in types if re.search(pattern.format(re.escape(kind)), str(error))}
+        if named:
+            return known_type_refused(named.pop()) if len(named) == 1 else None
+    return None
+
+
+def check_counts(fn, cases, expected, *, name, likely_mistakes=None):
+    """Fail unless ``fn`` returns the int ``expected[i]`` on ``cases[i]`` (``Case``s), all called
+    in one round trip, building no module. ``likely_mistakes(*args, **kwargs)``: known wrong
+    counts, ``(description, count)`` pairs, named when the answer equals one."""
+    outcomes = call_each(fn, [(case.args, case.kwargs) for case in cases], name=name,
+                         forbidden=FORBIDDEN)
+    for case, count, (actual, error) in zip(cases, expected, outcomes):
+        call = describe_call(name, case.args, case.kwargs)
+        if error is not None:
+            cause = _refused_type(case, error) if name == "count_params" else None
+            likely = f"\nLikely cause: {cause}" if cause else ""
+            raise CheckFailure(f"{call} raised {type(error).__name__}: {error}{likely}")
+        message = _difference(actual, count)
         if message is not None:
             likely = likely_mistakes(*case.args, **case.kwargs) if likely_mistakes else ()
-            raise CheckFailure(f"{describe_call(name, case.args, case.kwargs)} {message}"
-                               f"{_likely(actual, likely)}")
-
-
-# ----------------------------------------------------------------------------- likely mistakes
-
-def mistakes_conv2d_params(c_in, c_out, kernel_size, bias=True, groups=1):
-    """Known wrong counts of a conv layer's parameters, with their causes."""
-    kh, kw = _kernel_pair(kernel_size)
-    depth, b = c_in // groups, int(bias)
-    found = [(MISSING_BIAS, c_out * depth * kh * kw) if bias else
-             (BIAS_COUNTED_WHEN_OFF, c_out * (depth * kh * kw + 1)),
-             (GROUPS_IGNORED, c_out * (c_in * kh * kw + b)),
-             (OUTPUTS_DIVIDED_BY_GROUPS, c_out // groups * (depth * kh * kw + b)),
-             ("the bias is counted once per input channel: a filter has one bias",
-              c_out * depth * (kh * kw + b)),
-             (KERNEL_HEIGHT_ONLY, c_out * (depth * kh * kh + b))]
-    if kh == kw:
-        found.append((KERNEL_NOT_SQUARED, c_out * (depth * kh + b)))
-    return found
-
-
-def mistakes_linear_params(n_in, n_out, bias=True):
-    """Known wrong counts of a dense layer's parameters."""
-    if not bias:
-        return [(BIAS_COUNTED_WHEN_OFF, n_out * (n_in + 1))]
-    return [(MISSING_BIAS, n_in * n_out),
-            ("one bias per input: the biases belong to the n_out outputs", n_in * n_out + n_in),
-            ("a single bias for the whole layer: each of the n_out units has its own", n_in * n_out + 1)]
-
-
-def mistakes_depthwise_separable_params(c_in, c_out, kernel_size, bias=True):
-    """Known wrong counts of a depthwise separable block."""
-    kh, kw = _kernel_pair(kernel_size)
-    k, b = kh * kw, int(bias)
-    found = [("the depthwise step is a full convolution: with groups=C_in each of its C_in filters "
-              "sees one channel, K_h K_w weights", c_in * (c_in * k + b) + c_out * (c_in + b)),
-             ("this is the full (standard) convolution, not its separable version",
-              c_out * (c_in * k + b)),
-             ("the pointwise step is K_h x K_w: it is a 1x1 convolution", c_in * (k + b)
-              + c_out * (c_in * k + b)),
-             (KERNEL_HEIGHT_ONLY, c_in * (kh * kh + b) + c_out * (c_in + b))]
-    if bias:
-        found += [("the depthwise convolution's bias is missing (both steps have one)",
-                   c_in * k + c_out * (c_in + 1)),
-                  ("the pointwise convolution's bias is missing (both steps have one)",
-                   c_in * (k + 1) + c_out * c_in)]
-    else:
-        found.append((BIAS_COUNTED_WHEN_OFF, c_in * (k + 1) + c_out * (c_in + 1)))
-    return found
-
-
-def mistakes_conv2d_macs(c_in, c_out, kernel_size, out_h, out_w, groups=1):
-    """Known wrong MAC counts of a conv layer."""
-    kh, kw = _kernel_pair(kernel_size)
-    depth, positions = c_in // groups, out_h * out_w
-    macs = positions * c_out * depth * kh * kw
-    found = [("this counts FLOPs (a multiply and an add each): count multiply-accumulates", 2 * macs),
-             (GROUPS_IGNORED, positions * c_out * c_in * kh * kw),
-             (OUTPUTS_DIVIDED_BY_GROUPS, positions * (c_out // groups) * depth * kh * kw),
-             ("the bias additions are counted: the convention here leaves them out",
-              macs + positions * c_out),
-             ("this counts parameters at one position, not multiply-accumulates at every output "
-              "position", c_out * (depth * kh * kw + 1)),
-             ("the output width is taken as the height", out_h * out_h * c_out * depth * kh * kw),
-             (KERNEL_HEIGHT_ONLY, positions * c_out * depth * kh * kh)]
-    if kh == kw:
-        found.append((KERNEL_NOT_SQUARED, positions * c_out * depth * kh))
-    return found
-
-
-def _with(spec, kind, **changes):
-    return [dict(layer, **changes) if layer["type"] == kind else layer for layer in spec]
-
-
-def mistakes_count_params(spec):
-    """Known wrong totals of a spec, each computed by PyTorch on an altered spec."""
-    spec = list(spec)
-    norms = [layer for layer in spec if layer["type"] == "batchnorm2d"]
-    with_running_stats = oracle_count_params(spec) + sum(2 * layer["channels"] for layer in norms)
-    return [
-        ("batchnorm2d has 2 parameters per channel (weight and bias; 0 when affine=False); its "
-         "running mean and variance are buffers, not parameters", with_running_stats),
-        ("batchnorm2d layers are not counted: they have a weight and a bias per channel",
-         oracle_count_params([layer for layer in spec if layer["type"] != "batchnorm2d"])),
-        ("a layer's 'bias': False is ignored",
-         oracle_count_params(_with(_with(spec, "conv2d", bias=True), "linear", bias=True))),
-        ("a conv2d layer's 'groups' is ignored",
-         oracle_count_params(_with(spec, "conv2d", groups=1))),
-        ("a batchnorm2d layer's 'affine': False is ignored",
-         oracle_count_params(_with(spec, "batchnorm2d", affine=True))),
-    ]
+            raise CheckFailure(f"{call} {message}{_likely(actual, likely)}")
 
 
 # ----------------------------------------------------------------------------- random cases
-
-def _rng(seed):
-    return np.random.default_rng(seed)
-
 
 def _random_kernel(rng):
     kh, kw = (int(v) for v in rng.integers(1, 8, size=2))
@@ -375,9 +314,9 @@ def _random_channels(rng):
     return c_in, c_out, groups
 
 
-def cases_conv2d_params(seed, n_cases=40):
+def cases_conv2d_params(seed=None, n_cases=40):
     """Random conv layers: groups, (h, w) kernels, with and without bias, defaults omitted."""
-    rng = _rng(seed)
+    rng = make_rng(seed)
     cases = [Case((3, 64, 11)), Case((6, 4, (1, 5)), {"bias": False, "groups": 2})]
     for _ in range(n_cases - 2):
         c_in, c_out, groups = _random_channels(rng)
@@ -388,9 +327,9 @@ def cases_conv2d_params(seed, n_cases=40):
     return cases
 
 
-def cases_linear_params(seed, n_cases=30):
+def cases_linear_params(seed=None, n_cases=30):
     """Random dense layers, up to 200x200x3 inputs, with and without bias."""
-    rng = _rng(seed)
+    rng = make_rng(seed)
     cases = [Case((32 * 32 * 3, 1)), Case((200 * 200 * 3, 10), {"bias": False})]
     for _ in range(n_cases - 2):
         n_in, n_out = int(rng.integers(1, 5000)), int(rng.integers(1, 600))
@@ -398,9 +337,9 @@ def cases_linear_params(seed, n_cases=30):
     return cases
 
 
-def cases_depthwise_separable_params(seed, n_cases=30):
+def cases_depthwise_separable_params(seed=None, n_cases=30):
     """Random depthwise separable blocks, (h, w) kernels, with and without bias."""
-    rng = _rng(seed)
+    rng = make_rng(seed)
     cases = [Case((32, 64, 3)), Case((5, 7, (3, 1)), {"bias": False})]
     for _ in range(n_cases - 2):
         c_in, c_out = int(rng.integers(1, 300)), int(rng.integers(1, 300))
@@ -409,9 +348,9 @@ def cases_depthwise_separable_params(seed, n_cases=30):
     return cases
 
 
-def cases_conv2d_macs(seed, n_cases=40):
+def cases_conv2d_macs(seed=None, n_cases=40):
     """Random conv layers and output sizes (non-square included), groups and depthwise included."""
-    rng = _rng(seed)
+    rng = make_rng(seed)
     cases = [Case((3, 64, 11, 55, 55)), Case((8, 4, (3, 1), 5, 9), {"groups": 4})]
     for _ in range(n_cases - 2):
         c_in, c_out, groups = _random_channels(rng)
@@ -446,9 +385,9 @@ def _random_layer(rng):
     return layer
 
 
-def cases_count_params(seed, n_cases=30):
+def cases_count_params(seed=None, n_cases=30):
     """Random specs of 0 to 10 layers of every type (the empty spec included)."""
-    rng = _rng(seed)
+    rng = make_rng(seed)
     cases = [Case(([],))]
     for _ in range(n_cases - 1):
         cases.append(Case(([_random_layer(rng) for _ in range(int(rng.integers(1, 11)))],)))
@@ -457,98 +396,107 @@ def cases_count_params(seed, n_cases=30):
 
 # ----------------------------------------------------------------------------- checks
 
-def check_conv2d_params(fn, seed=301, n_cases=40):
+def check_linear_params(fn, seed=None, n_cases=30, likely_mistakes=None):
+    """``linear_params`` equals the parameter count of ``torch.nn.Linear``; bad sizes raise."""
+    cases = cases_linear_params(seed, n_cases)
+    expected = [parameter_count(nn.Linear(*case.args, **case.kwargs, device=META)) for case in cases]
+    check_counts(fn, cases, expected, name="linear_params", likely_mistakes=likely_mistakes)
+    unchecked = {"returned": SIZES_NOT_CHECKED}
+    check_rejects(fn, [((0, 3), {}, ValueError, "n_in must be at least 1", unchecked),
+                       ((3, -1), {}, ValueError, "n_out must be at least 1", unchecked),
+                       ((3, 1.5), {}, TypeError, "n_out must be an integer")], name="linear_params")
+
+
+def check_conv2d_params(fn, seed=None, n_cases=40, likely_mistakes=None):
     """``conv2d_params`` equals the parameter count of ``torch.nn.Conv2d``, by formula."""
-    check_counts(fn, oracle_conv2d_params, cases_conv2d_params(seed, n_cases), name="conv2d_params",
-                 likely_mistakes=mistakes_conv2d_params)
+    cases = cases_conv2d_params(seed, n_cases)
+    expected = [parameter_count(nn.Conv2d(c_in, c_out, _kernel_pair(kernel_size), **case.kwargs,
+                                          device=META))
+                for case in cases for c_in, c_out, kernel_size in [case.args]]
+    check_counts(fn, cases, expected, name="conv2d_params", likely_mistakes=likely_mistakes)
 
 
 def check_conv2d_params_rejects_bad_input(fn):
     """``conv2d_params`` raises ``ValueError``/``TypeError`` for impossible layers."""
-    bad = [
+    unchecked = {"returned": SIZES_NOT_CHECKED}
+    check_rejects(fn, [
         ((6, 8, 3), {"groups": 4}, ValueError, "groups=4 does not divide c_in=6"),
-        ((8, 6, 3), {"groups": 4}, ValueError, "groups=4 does not divide c_out=6"),
+        ((8, 6, 3), {"groups": 4}, ValueError, "groups=4 does not divide c_out=6",
+         {"returned": GROUPS_CHECKED_ON_C_IN_ONLY}),
         ((4, 4, 3), {"groups": 0}, ValueError, "groups must be at least 1"),
-        ((0, 4, 3), {}, ValueError, "c_in must be at least 1"),
-        ((3, -2, 3), {}, ValueError, "c_out must be at least 1"),
-        ((3, 4, 0), {}, ValueError, "the kernel size must be at least 1"),
-        ((3, 4, (3, 0)), {}, ValueError, "the kernel width must be at least 1"),
+        ((0, 4, 3), {}, ValueError, "c_in must be at least 1", unchecked),
+        ((3, -2, 3), {}, ValueError, "c_out must be at least 1", unchecked),
+        ((3, 4, 0), {}, ValueError, "the kernel size must be at least 1", unchecked),
+        ((3, 4, (3, 0)), {}, ValueError, "the kernel width must be at least 1", unchecked),
         ((3, 4, (3, 3, 3)), {}, (ValueError, TypeError), "kernel_size is an int or an (h, w) pair"),
         ((3.0, 4, 3), {}, TypeError, "c_in must be an integer"),
         ((3, 4, 2.5), {}, TypeError, "the kernel size must be an integer"),
-    ]
-    for args, kwargs, exception, reason in bad:
-        check_raises(fn, args, kwargs, exception=exception, reason=reason, name="conv2d_params")
+    ], name="conv2d_params")
 
 
-def check_linear_params(fn, seed=302, n_cases=30):
-    """``linear_params`` equals the parameter count of ``torch.nn.Linear``; bad sizes raise."""
-    check_counts(fn, oracle_linear_params, cases_linear_params(seed, n_cases), name="linear_params",
-                 likely_mistakes=mistakes_linear_params)
-    check_raises(fn, (0, 3), reason="n_in must be at least 1", name="linear_params")
-    check_raises(fn, (3, -1), reason="n_out must be at least 1", name="linear_params")
-    check_raises(fn, (3, 1.5), exception=TypeError, reason="n_out must be an integer",
-                 name="linear_params")
-
-
-def check_depthwise_separable_params(fn, seed=303, n_cases=30):
+def check_depthwise_separable_params(fn, seed=None, n_cases=30, likely_mistakes=None):
     """``depthwise_separable_params`` equals the count of a depthwise + pointwise ``nn.Conv2d`` pair."""
-    check_counts(fn, oracle_depthwise_separable_params, cases_depthwise_separable_params(seed, n_cases),
-                 name="depthwise_separable_params", likely_mistakes=mistakes_depthwise_separable_params)
     name = "depthwise_separable_params"
-    check_raises(fn, (0, 4, 3), reason="c_in must be at least 1", name=name)
-    check_raises(fn, (4, 0, 3), reason="c_out must be at least 1", name=name)
-    check_raises(fn, (4, 4, 0), reason="the kernel size must be at least 1", name=name)
-    check_raises(fn, (4, 4, 1.5), exception=TypeError, reason="the kernel size must be an integer",
-                 name=name)
+    cases = cases_depthwise_separable_params(seed, n_cases)
+    expected = [parameter_count(_separable_block(*case.args, case.kwargs.get("bias", True)))
+                for case in cases]
+    check_counts(fn, cases, expected, name=name, likely_mistakes=likely_mistakes)
+    unchecked = {"returned": SIZES_NOT_CHECKED}
+    check_rejects(fn, [((0, 4, 3), {}, ValueError, "c_in must be at least 1", unchecked),
+                       ((4, 0, 3), {}, ValueError, "c_out must be at least 1", unchecked),
+                       ((4, 4, 0), {}, ValueError, "the kernel size must be at least 1", unchecked),
+                       ((4, 4, 1.5), {}, TypeError, "the kernel size must be an integer")],
+                  name=name)
 
 
-def check_conv2d_macs(fn, seed=304, n_cases=40):
-    """``conv2d_macs`` equals PyTorch's FlopCounterMode count / 2 on a conv with that output size."""
-    check_counts(fn, oracle_conv2d_macs, cases_conv2d_macs(seed, n_cases), name="conv2d_macs",
-                 likely_mistakes=mistakes_conv2d_macs)
+def check_conv2d_macs(fn, seed=None, n_cases=40, likely_mistakes=None):
+    """``conv2d_macs`` equals PyTorch's FlopCounterMode count / 2 on a stride-1 conv with that
+    output size."""
     name = "conv2d_macs"
-    check_raises(fn, (4, 4, 3, 0, 5), reason="the output height must be at least 1", name=name)
-    check_raises(fn, (4, 4, 3, 5, -1), reason="the output width must be at least 1", name=name)
-    check_raises(fn, (6, 4, 3, 5, 5), {"groups": 4}, reason="groups=4 does not divide c_in=6",
-                 name=name)
-    check_raises(fn, (4, 6, 3, 5, 5), {"groups": 4}, reason="groups=4 does not divide c_out=6",
-                 name=name)
-    check_raises(fn, (4, 4, 3, 5, 2.5), exception=TypeError,
-                 reason="the output width must be an integer", name=name)
+    cases = cases_conv2d_macs(seed, n_cases)
+    expected = []
+    for case in cases:
+        c_in, c_out, kernel_size, out_h, out_w = case.args
+        kh, kw = _kernel_pair(kernel_size)
+        conv = nn.Conv2d(c_in, c_out, (kh, kw), **case.kwargs, device=META)
+        expected.append(measured_macs(conv, (1, c_in, out_h + kh - 1, out_w + kw - 1)))
+    check_counts(fn, cases, expected, name=name, likely_mistakes=likely_mistakes)
+    unchecked = {"returned": SIZES_NOT_CHECKED}
+    check_rejects(fn, [
+        ((4, 4, 3, 0, 5), {}, ValueError, "the output height must be at least 1", unchecked),
+        ((4, 4, 3, 5, -1), {}, ValueError, "the output width must be at least 1", unchecked),
+        ((6, 4, 3, 5, 5), {"groups": 4}, ValueError, "groups=4 does not divide c_in=6"),
+        ((4, 6, 3, 5, 5), {"groups": 4}, ValueError, "groups=4 does not divide c_out=6",
+         {"returned": GROUPS_CHECKED_ON_C_IN_ONLY}),
+        ((4, 4, 3, 5, 2.5), {}, TypeError, "the output width must be an integer"),
+    ], name=name)
 
 
-def check_count_params(fn, seed=305, n_cases=30):
+def check_count_params(fn, seed=None, n_cases=30, likely_mistakes=None):
     """``count_params`` equals PyTorch's count of the modules random specs describe."""
-    check_counts(fn, oracle_count_params, cases_count_params(seed, n_cases), name="count_params",
-                 likely_mistakes=mistakes_count_params)
-
-
-def check_count_params_models(fn, names=tuple(MODEL_SPECS)):
-    """``count_params`` of the specs of torchvision models equals torchvision's own count."""
-    for name in names:
-        spec = MODEL_SPECS[name]()
-        actual = call_student(fn, (spec,), name="count_params", forbidden=FORBIDDEN)
-        assert_count(actual, torchvision_params(name),
-                     what=f"count_params({name}_spec()) (torchvision.models.{name})",
-                     likely=mistakes_count_params(spec))
+    cases = cases_count_params(seed, n_cases)
+    expected = [parameter_count(_modules_of(case.args[0])) for case in cases]
+    check_counts(fn, cases, expected, name="count_params", likely_mistakes=likely_mistakes)
 
 
 def check_count_params_rejects_bad_specs(fn):
     """``count_params`` raises ``TypeError`` for what is not a list of dicts, ``ValueError`` for bad layers."""
     conv = {"type": "conv2d", "c_in": 3, "c_out": 4, "kernel_size": 3}
-    bad = [
-        (({"type": "relu"},), TypeError, "the spec is a dict, not a list of layer dicts"),
-        ((["relu"],), TypeError, "a layer is a string, not a dict"),
-        (([{"c_in": 3}],), ValueError, "the layer has no 'type'"),
-        (([{"type": "conv3d", "c_in": 3, "c_out": 4, "kernel_size": 3}],), ValueError,
-         "'conv3d' is not a known layer type"),
-        (([{"type": "conv2d", "c_in": 3, "kernel_size": 3}],), ValueError,
-         "the conv2d layer has no 'c_out'"),
-        (([{"type": "linear", "n_in": 3}],), ValueError, "the linear layer has no 'n_out'"),
-        (([{"type": "batchnorm2d"}],), ValueError, "the batchnorm2d layer has no 'channels'"),
-        (([conv, dict(conv, c_in=6, groups=4)],), ValueError, "groups=4 does not divide c_in=6"),
-        (([{"type": "linear", "n_in": 0, "n_out": 3}],), ValueError, "n_in must be at least 1"),
-    ]
-    for args, exception, reason in bad:
-        check_raises(fn, args, exception=exception, reason=reason, name="count_params")
+    missing = {"KeyError": MISSING_KEY_READ}
+    check_rejects(fn, [
+        (({"type": "relu"},), {}, TypeError, "the spec is a dict, not a list of layer dicts"),
+        ((["relu"],), {}, TypeError, "a layer is a string, not a dict"),
+        (([{"c_in": 3}],), {}, ValueError, "the layer has no 'type'",
+         {"returned": UNKNOWN_TYPE_COUNTED}),
+        (([{"type": "conv3d", "c_in": 3, "c_out": 4, "kernel_size": 3}],), {}, ValueError,
+         "'conv3d' is not a known layer type", {"returned": UNKNOWN_TYPE_COUNTED}),
+        (([{"type": "conv2d", "c_in": 3, "kernel_size": 3}],), {}, ValueError,
+         "the conv2d layer has no 'c_out'", missing),
+        (([{"type": "linear", "n_in": 3}],), {}, ValueError, "the linear layer has no 'n_out'",
+         missing),
+        (([{"type": "batchnorm2d"}],), {}, ValueError, "the batchnorm2d layer has no 'channels'",
+         missing),
+        (([conv, dict(conv, c_in=6, groups=4)],), {}, ValueError, "groups=4 does not divide c_in=6"),
+        (([{"type": "linear", "n_in": 0, "n_out": 3}],), {}, ValueError, "n_in must be at least 1",
+         {"returned": SIZES_NOT_CHECKED}),
+    ], name="count_params")

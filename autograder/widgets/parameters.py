@@ -16,10 +16,7 @@ import ipywidgets as widgets
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
-from ..parameters import (
-    depthwise_separable_block, measured_macs, oracle_conv2d_macs, oracle_conv2d_params,
-    oracle_depthwise_separable_params, oracle_linear_params,
-)
+from ..parameters import measured_macs, parameter_count
 from .common import check_int, explorer, to_png
 
 LAYERS = ("standard conv", "depthwise separable", "dense")
@@ -63,14 +60,15 @@ def counts(c_in, c_out, kernel_size, groups, input_size):
     c_in, c_out = _size(c_in, "c_in"), _size(c_out, "c_out")
     k, groups, n = _size(kernel_size, "kernel_size"), _size(groups, "groups"), _size(input_size, "input_size")
     _check_groups(c_in, c_out, groups)
-    params = {"standard conv": oracle_conv2d_params(c_in, c_out, k, groups=groups),
-              "depthwise separable": oracle_depthwise_separable_params(c_in, c_out, k),
-              "dense": oracle_linear_params(c_in * n * n, c_out * n * n)}
-    macs = {"standard conv": oracle_conv2d_macs(c_in, c_out, k, n, n, groups=groups),
-            "depthwise separable": measured_macs(depthwise_separable_block(c_in, c_out, k),
-                                                 (1, c_in, n + k - 1, n + k - 1)),
-            "dense": measured_macs(torch.nn.Linear(c_in * n * n, c_out * n * n, device="meta"),
-                                   (1, c_in * n * n))}
+    with torch.device("meta"):
+        layers = {"standard conv": torch.nn.Conv2d(c_in, c_out, k, groups=groups),
+                  "depthwise separable": torch.nn.Sequential(
+                      torch.nn.Conv2d(c_in, c_in, k, groups=c_in), torch.nn.Conv2d(c_in, c_out, 1)),
+                  "dense": torch.nn.Linear(c_in * n * n, c_out * n * n)}
+    inputs = {"standard conv": (1, c_in, n + k - 1, n + k - 1),
+              "depthwise separable": (1, c_in, n + k - 1, n + k - 1), "dense": (1, c_in * n * n)}
+    params = {name: parameter_count(layer) for name, layer in layers.items()}
+    macs = {name: measured_macs(layer, inputs[name]) for name, layer in layers.items()}
     return params, macs
 
 
