@@ -1,10 +1,14 @@
-"""Checks of notebook 06 (upsampling and transposed convolution).
+"""Checks of notebook 06 (upsampling and transposed convolution), the part students receive.
 
-Oracles are independent: ``F.interpolate`` (nearest and bilinear), ``F.max_unpool2d``,
-``F.conv_transpose1d`` and ``F.conv_transpose2d``; bed of nails is built as a grouped transposed
-convolution with a one-hot kernel; the convolution matrix ``M`` is read off ``F.conv2d`` applied to
-unit impulses. Every ``check_*`` function raises ``CheckFailure`` with a readable message, or
-returns ``None``.
+The expected answers are PyTorch's: ``F.interpolate`` (nearest and bilinear), ``F.max_unpool2d``,
+``F.conv_transpose1d`` and ``F.conv_transpose2d``; bed of nails is a grouped transposed
+convolution with a one-hot kernel; the convolution matrix ``M`` is read off ``F.conv2d`` applied
+to unit impulses. :func:`torch_answer` computes them for the checks. The wrong answers named here
+are PyTorch's on altered arguments (a flipped kernel, swapped scales, no bias, ...); the
+hand-written ones, and the check against ``M.T @ y``, live with the grader
+(``autograder.grader.checks.upsampling``), which passes them in. Randomised checks draw with
+``checking.make_rng(seed)``: hidden tests pass no seed. Every ``check_*`` function raises
+``CheckFailure`` with a readable message, or returns ``None``.
 """
 import numpy as np
 import scipy.ndimage
@@ -13,7 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from autograder.checking import (
-    Case, CheckFailure, call_student, check_against_oracle, check_raises, difference,
+    Case, CheckFailure, call_student, check_against_oracle, check_raises, difference, make_rng,
 )
 
 LIBRARY_NEAREST = (F.interpolate, F.upsample, F.upsample_nearest, torch._C._nn.upsample_nearest2d,
@@ -42,60 +46,110 @@ OUTPUT_PADDING_AFTER_CROP = (
     "output_padding appends zeros after the padding is cropped: append them to the full output "
     "before the crop, so that the extra rows at the bottom (columns on the right) keep the full "
     "output's values there")
-
-
-def _rng(seed):
-    return np.random.default_rng(seed)
+REPEATED_ALONG_ONE_AXIS = (
+    "every value is repeated along one axis only, s_h * s_w times: repeat s_h times along the "
+    "rows (axis 2) and s_w times along the columns (axis 3)")
+TILED = ("each value is repeated as a block, not the whole image tiled: use np.repeat along H and "
+         "W, not np.tile")
+SCALES_SWAPPED = "the scales of height and width are swapped: scale = (s_h, s_w)"
+NAILS_NOT_TOP_LEFT = ("each value is placed at position {where} of its block: bed of nails puts "
+                      "it at the top-left corner, out[..., i*s, j*s] = x[..., i, j]")
+NEAREST_ARE_NAILS = "this is bed of nails (zeros between the values): nearest repeats every value"
+NAILS_ARE_NEAREST = ("this is nearest-neighbour upsampling: bed of nails keeps one copy per block "
+                     "and zeros elsewhere")
+UNPOOL_SUMMED = ("values are added where overlapping windows picked the same input pixel: "
+                 "unpooling puts the value back (assignment), it does not sum")
+UNPOOL_SWAPPED = "height and width of the output are swapped: output_size is (H_out, W_out)"
+UNPOOL_FIRST_SAMPLE = ("every sample writes into the planes of the first sample: an index is "
+                       "relative to its own (n, c) plane")
+OVERLAPS_OVERWRITTEN = "overlapping copies overwrite each other: they must be summed"
+STRIDE_IGNORED = ("the copies are shifted by one sample, not by the stride: the copy of x[i] "
+                  "starts at i * stride")
+ONE_SAMPLE_LONGER = ("the output is one sample too long: its length is (L - 1) * stride + K, "
+                     "which is L * stride + K - 1 only for stride 1")
+BIAS_MISSING = "the bias is missing: add b[c_out] to every output of channel c_out"
+PADDING_NOT_CROPPED = ("the padding is not cropped: a transposed convolution with padding P "
+                       "removes P rows/columns from each side of the full output")
+PADDING_CROPPED_TOP_LEFT = ("the padding is cropped from the top and left only: padding P removes "
+                            "P rows and columns from each side of the full output")
+WEIGHTS_TRANSPOSED = ("the weights are read as (C_out, C_in, K_h, K_w): PyTorch's transposed "
+                      "convolution stores them as (C_in, C_out, K_h, K_w)")
+TENT_OFF_CENTRE = ("the tent is off-centre: its peak is at c = (K - 1) / 2, between two taps "
+                   "when K is even")
+TENT_TOO_WIDE = "the tent is too wide: t[m] = 1 - |m - c| / f with f = (K + 1) // 2 = scale"
+KERNEL_SIZE_EVEN = ("the kernel size is 2 * scale for an odd scale: it is 2 * scale - scale % 2, "
+                    "so odd scales have odd sizes (1 for scale 1)")
+SUMS_TO_ONE = "the kernel is normalised to sum 1: it sums to scale**2"
 
 
 def _tensor(array):
     return torch.from_numpy(np.ascontiguousarray(array))
 
 
-# ----------------------------------------------------------------------------- oracles
-
-def oracle_nearest_upsample(x, scale):
-    """``F.interpolate(mode="nearest")`` with an integer (or (h, w) integer) scale factor."""
-    factor = tuple(scale) if isinstance(scale, (tuple, list)) else (scale, scale)
-    return F.interpolate(_tensor(x), scale_factor=factor, mode="nearest").numpy()
+def _pair(value):
+    return tuple(value) if isinstance(value, (tuple, list)) else (value, value)
 
 
-def oracle_bed_of_nails_upsample(x, scale):
-    """A grouped transposed convolution, stride = scale, with a one-hot kernel at the top left."""
-    sh, sw = tuple(scale) if isinstance(scale, (tuple, list)) else (scale, scale)
-    channels = x.shape[1]
-    one_hot = torch.zeros((channels, 1, sh, sw), dtype=torch.float64)
-    one_hot[:, :, 0, 0] = 1.0
-    return F.conv_transpose2d(_tensor(x), one_hot, stride=(sh, sw), groups=channels).numpy()
+# ----------------------------------------------------------------------------- PyTorch's answers
+
+def one_hot_kernel(channels, scale, row=0, column=0):
+    """(C, 1, s_h, s_w) float64 kernel with a single 1 at (row, column): a grouped transposed
+    convolution with it, stride = scale, puts each value at that position of its block."""
+    kernel = torch.zeros((channels, 1) + _pair(scale), dtype=torch.float64)
+    kernel[:, :, row, column] = 1.0
+    return kernel
 
 
-def oracle_max_unpool2d(x, indices, output_size):
-    """``F.max_unpool2d`` into an ``output_size`` plane.
+def unpool_geometry(input_size, output_size):
+    """``(kernel, padding)`` of a stride-1 pooling whose default unpooled size is ``output_size``.
 
-    PyTorch's function also wants the pooling's kernel, stride and padding, from which it
-    computes its default output size; with stride 1, a kernel and a padding are chosen that make
-    that default size ``output_size``, so any ``output_size`` is accepted.
+    ``F.max_unpool2d`` also wants the pooling's kernel, stride and padding, from which it computes
+    its default output size; with stride 1 these make that default size any ``output_size``.
     """
     kernel, padding = [], []
-    for size_in, size_out in zip(x.shape[2:], output_size):
+    for size_in, size_out in zip(input_size, output_size):
         pad = max(0, -(-(size_in - size_out) // 2)) + 1
         kernel.append(size_out - size_in + 1 + 2 * pad)
         padding.append(pad)
-    out = F.max_unpool2d(_tensor(x), _tensor(indices), tuple(kernel), stride=1,
-                         padding=tuple(padding))
-    return out.numpy()
+    return tuple(kernel), tuple(padding)
 
 
-def oracle_conv_transpose1d(x, k, stride=1):
-    """``F.conv_transpose1d`` of one 1-D signal with one kernel."""
-    return F.conv_transpose1d(_tensor(x)[None, None], _tensor(k)[None, None], stride=stride)[0, 0].numpy()
+def torch_answer(function, *args, **kwargs):
+    """What PyTorch computes for the graded ``function`` (its name) called with ``args``.
+
+    nearest_upsample and bed_of_nails_upsample (x, scale); max_unpool2d (x, indices,
+    output_size); conv_transpose1d (x, k, stride=1); conv_transpose2d (x, w, b=None, stride=1,
+    padding=0, output_padding=0). NumPy float64 arrays in and out.
+    """
+    if not isinstance(function, str):
+        raise LookupError("torch_answer's first argument names a graded function")
+    if function == "nearest_upsample":
+        x, scale = args
+        return F.interpolate(_tensor(x), scale_factor=_pair(scale), mode="nearest").numpy()
+    if function == "bed_of_nails_upsample":
+        x, scale = args
+        return F.conv_transpose2d(_tensor(x), one_hot_kernel(x.shape[1], scale),
+                                  stride=_pair(scale), groups=x.shape[1]).numpy()
+    if function == "max_unpool2d":
+        x, indices, output_size = args
+        kernel, padding = unpool_geometry(x.shape[2:], output_size)
+        return F.max_unpool2d(_tensor(x), _tensor(indices), kernel, stride=1,
+                              padding=padding).numpy()
+    if function == "conv_transpose1d":
+        (x, k), stride = args, kwargs.get("stride", 1)
+        return F.conv_transpose1d(_tensor(x)[None, None], _tensor(k)[None, None],
+                                  stride=stride)[0, 0].numpy()
+    if function == "conv_transpose2d":
+        x, w, *rest = args
+        options = dict(zip(("b", "stride", "padding", "output_padding"), rest), **kwargs)
+        b = options.pop("b", None)
+        return F.conv_transpose2d(_tensor(x), _tensor(w), None if b is None else _tensor(b),
+                                  **options).numpy()
+    raise LookupError(f"no PyTorch answer for {function!r}")
 
 
-def oracle_conv_transpose2d(x, w, b=None, stride=1, padding=0, output_padding=0):
-    """``F.conv_transpose2d`` on NCHW float64 arrays, weights (C_in, C_out, K_h, K_w)."""
-    bias = None if b is None else _tensor(b)
-    return F.conv_transpose2d(_tensor(x), _tensor(w), bias, stride=stride, padding=padding,
-                              output_padding=output_padding).numpy()
+def _oracle(function):
+    return lambda *args, **kwargs: torch_answer(function, *args, **kwargs)
 
 
 def convolution_matrix(w, input_shape, stride=1, padding=0):
@@ -113,103 +167,89 @@ def convolution_matrix(w, input_shape, stride=1, padding=0):
 
 # ----------------------------------------------------------------------------- likely mistakes
 
-def _pair(value):
-    return tuple(value) if isinstance(value, (tuple, list)) else (value, value)
-
-
-def _mistakes_nearest(x, scale):
+def mistakes_nearest(x, scale):
+    """Known wrong answers of ``nearest_upsample(x, scale)``, from PyTorch and NumPy's tile."""
     sh, sw = _pair(scale)
-    found = [("each value is repeated as a block, not the whole image tiled: use np.repeat "
-              "along H and W, not np.tile", np.tile(x, (1, 1, sh, sw))),
-             ("this is bed of nails (zeros between the values): nearest repeats every value",
-              oracle_bed_of_nails_upsample(x, scale))]
+    found = [(TILED, np.tile(x, (1, 1, sh, sw))),
+             (NEAREST_ARE_NAILS, torch_answer("bed_of_nails_upsample", x, scale))]
     if sh != sw:
-        found.append(("the scales of height and width are swapped: scale = (s_h, s_w)",
-                      oracle_nearest_upsample(x, (sw, sh))))
+        found.append((SCALES_SWAPPED, torch_answer("nearest_upsample", x, (sw, sh))))
     return found
 
 
-def _shifted_nails(x, scale, row, column):
-    sh, sw = _pair(scale)
-    n, c, h, w = x.shape
-    out = np.zeros((n, c, h * sh, w * sw))
-    out[:, :, row::sh, column::sw] = x
-    return out
+def shifted_nails(x, scale, row, column):
+    """Bed of nails with each value at (row, column) of its block, by PyTorch."""
+    return F.conv_transpose2d(_tensor(x), one_hot_kernel(x.shape[1], scale, row, column),
+                              stride=_pair(scale), groups=x.shape[1]).numpy()
 
 
-def _mistakes_bed_of_nails(x, scale):
+def mistakes_bed_of_nails(x, scale):
+    """Known wrong answers of ``bed_of_nails_upsample(x, scale)``, from PyTorch."""
     sh, sw = _pair(scale)
-    found = [
-        ("each value is placed at the centre of its block: bed of nails puts it at the top-left "
-         "corner, out[..., i*s, j*s] = x[..., i, j]", _shifted_nails(x, scale, sh // 2, sw // 2)),
-        ("each value is placed at the bottom-right corner of its block: bed of nails puts it at "
-         "the top-left corner", _shifted_nails(x, scale, sh - 1, sw - 1)),
-        ("this is nearest-neighbour upsampling: bed of nails keeps one copy per block and zeros "
-         "elsewhere", oracle_nearest_upsample(x, scale)),
-    ]
+    found = [(NAILS_ARE_NEAREST, torch_answer("nearest_upsample", x, scale))]
+    if (sh, sw) != (1, 1):
+        centre = (sh // 2, sw // 2)
+        corner = (sh - 1, sw - 1)
+        where = "the centre" if centre != corner else "the centre (the bottom-right corner)"
+        found.append((NAILS_NOT_TOP_LEFT.format(where=f"{where}, {centre}"),
+                      shifted_nails(x, scale, *centre)))
+        if centre != corner:
+            found.append((NAILS_NOT_TOP_LEFT.format(where=f"the bottom-right corner, {corner}"),
+                          shifted_nails(x, scale, *corner)))
     if sh != sw:
-        found.append(("the scales of height and width are swapped: scale = (s_h, s_w)",
-                      oracle_bed_of_nails_upsample(x, (sw, sh))))
+        found.append((SCALES_SWAPPED, torch_answer("bed_of_nails_upsample", x, (sw, sh))))
     return found
 
 
-def _mistakes_unpool(x, indices, output_size):
+def mistakes_unpool(x, indices, output_size):
+    """Known wrong answers of ``max_unpool2d``: PyTorch's answer summed, swapped, merged."""
     n, c, h_out, w_out = x.shape[0], x.shape[1], output_size[0], output_size[1]
     counts = np.stack([np.bincount(plane.ravel(), minlength=h_out * w_out)
                        for plane in indices.reshape(n * c, -1)]).reshape(n, c, h_out, w_out)
-    expected = oracle_max_unpool2d(x, indices, output_size)
+    expected = torch_answer("max_unpool2d", x, indices, output_size)
     found = []
     if counts.max() > 1:
-        found.append(("values are added where overlapping windows picked the same input pixel: "
-                      "unpooling puts the value back (assignment), it does not sum",
-                      expected * np.maximum(counts, 1)))
+        found.append((UNPOOL_SUMMED, expected * np.maximum(counts, 1)))
     if h_out != w_out:
-        found.append(("height and width of the output are swapped: output_size is (H_out, W_out)",
-                      oracle_max_unpool2d(x, indices, (w_out, h_out))))
+        found.append((UNPOOL_SWAPPED, expected.reshape(n, c, w_out, h_out)))
+        found.append((UNPOOL_SWAPPED, torch_answer("max_unpool2d", x, indices, (w_out, h_out))))
     if n > 1:
-        written = oracle_max_unpool2d(np.ones_like(x), indices, output_size) != 0
+        written = torch_answer("max_unpool2d", np.ones_like(x), indices, output_size) != 0
         merged = np.zeros_like(expected)
         for sample in range(n):  # later samples overwrite earlier ones
             merged[0][written[sample]] = expected[sample][written[sample]]
-        found.append(("every sample writes into the planes of the first sample: an index is "
-                      "relative to its own (n, c) plane", merged))
+        found.append((UNPOOL_FIRST_SAMPLE, merged))
     return found
 
 
-def _mistakes_conv_transpose1d(x, k, stride=1):
-    return [(KERNEL_FLIPPED, oracle_conv_transpose1d(x, k[::-1], stride))]
+def mistakes_conv_transpose1d(x, k, stride=1):
+    """Known wrong answers of ``conv_transpose1d``, from PyTorch on altered arguments."""
+    expected = torch_answer("conv_transpose1d", x, k, stride=stride)
+    found = [(KERNEL_FLIPPED, torch_answer("conv_transpose1d", x, k[::-1].copy(), stride=stride)),
+             (ONE_SAMPLE_LONGER, np.pad(expected, (0, 1)))]
+    if stride > 1:
+        unit = torch_answer("conv_transpose1d", x, k)
+        found.append((STRIDE_IGNORED, np.pad(unit, (0, len(expected) - len(unit)))))
+    return found
 
 
-def _mistakes_conv_transpose2d(x, w, b=None, stride=1, padding=0, output_padding=0):
-    found = [(KERNEL_FLIPPED, oracle_conv_transpose2d(x, w[:, :, ::-1, ::-1], b, stride, padding,
-                                                      output_padding))]
+def mistakes_conv_transpose2d(x, w, b=None, stride=1, padding=0, output_padding=0):
+    """Known wrong answers of ``conv_transpose2d``, from PyTorch on altered arguments."""
+    def answer(*args):
+        return torch_answer("conv_transpose2d", *args)
+
+    found = [(KERNEL_FLIPPED, answer(x, w[:, :, ::-1, ::-1].copy(), b, stride, padding,
+                                     output_padding))]
     if b is not None:
-        found.append(("the bias is missing: add b[c_out] to every output of channel c_out",
-                      oracle_conv_transpose2d(x, w, None, stride, padding, output_padding)))
-    (ph, pw), (oh, ow) = _pair(padding), _pair(output_padding)
+        found.append((BIAS_MISSING, answer(x, w, None, stride, padding, output_padding)))
+    (ph, pw) = _pair(padding)
     if ph or pw:
-        found.append(("the padding is not cropped: a transposed convolution with padding P "
-                      "removes P rows/columns from each side of the full output",
-                      oracle_conv_transpose2d(x, w, b, stride, 0, output_padding)))
-    if oh or ow:
-        full = oracle_conv_transpose2d(x, w, None, stride, 0, 0)
-        bias = 0.0 if b is None else b[None, :, None, None]
-        before, after = ((0, 0), (0, 0), (oh, 0), (ow, 0)), ((0, 0), (0, 0), (0, oh), (0, ow))
-
-        def crop(array):
-            return array[:, :, ph:array.shape[2] - ph, pw:array.shape[3] - pw]
-
-        placements = [(OUTPUT_PADDING_TOP_LEFT, crop(np.pad(full, before)) + bias),
-                      (OUTPUT_PADDING_AFTER_CROP, np.pad(crop(full), after) + bias),
-                      (OUTPUT_PADDING_TOP_LEFT, np.pad(crop(full), before) + bias)]
-        for _, wrong in placements:  # rows of zeros in the full output can make two of them equal
-            causes = dict.fromkeys(cause for cause, other in placements if np.array_equal(other, wrong))
-            found.append(("; or ".join(causes), wrong))
+        found.append((PADDING_NOT_CROPPED, answer(x, w, b, stride, 0, output_padding)))
+        found.append((PADDING_CROPPED_TOP_LEFT,
+                      answer(x, w, b, stride, 0, output_padding)[:, :, 2 * ph:, 2 * pw:]))
     if w.shape[0] == w.shape[1]:
-        found.append(("the weights are read as (C_out, C_in, K_h, K_w): PyTorch's transposed "
-                      "convolution stores them as (C_in, C_out, K_h, K_w)",
-                      oracle_conv_transpose2d(x, w.transpose(1, 0, 2, 3), b, stride, padding,
-                                              output_padding)))
+        found.append((WEIGHTS_TRANSPOSED, answer(x, w.transpose(1, 0, 2, 3).copy(), b, stride,
+                                                 padding, output_padding)))
     return found
 
 
@@ -221,9 +261,9 @@ def _scale(rng, i):
     return int(rng.integers(1, 5))
 
 
-def cases_upsample(seed, n_cases=20):
+def cases_upsample(seed=None, n_cases=20):
     """Random ``(x, scale)``: NCHW float64 inputs, integer scales 1..4 and (s_h, s_w) pairs."""
-    rng = _rng(seed)
+    rng = make_rng(seed)
     cases = [Case((rng.normal(size=(1, 2, 2, 3)), (2, 3)))]
     for i in range(n_cases - 1):
         n, c, h, w = (int(v) for v in rng.integers(1, 5, size=4))
@@ -249,10 +289,10 @@ def _scattered(rng, n, c, h, w, h_out, w_out):
     return rng.normal(size=(n, c, h, w)), indices.astype(np.int64)
 
 
-def cases_max_unpool2d(seed, n_cases=20):
+def cases_max_unpool2d(seed=None, n_cases=20):
     """Random ``(x, indices, output_size)``: indices from ``F.max_pool2d`` (overlapping windows,
     padding) or distinct random positions; non-square planes."""
-    rng = _rng(seed)
+    rng = make_rng(seed)
     cases = []
     for i in range(n_cases):
         n, c = (int(v) for v in rng.integers(1, 4, size=2))
@@ -268,9 +308,9 @@ def cases_max_unpool2d(seed, n_cases=20):
     return cases
 
 
-def cases_conv_transpose1d(seed, n_cases=25):
+def cases_conv_transpose1d(seed=None, n_cases=25):
     """Random ``(x, k)`` with strides 1..4, kernels longer and shorter than the stride."""
-    rng = _rng(seed)
+    rng = make_rng(seed)
     cases = [Case((rng.normal(size=2), rng.normal(size=3)), {"stride": 2})]
     for i in range(n_cases - 1):
         x, k = rng.normal(size=int(rng.integers(1, 9))), rng.normal(size=int(rng.integers(1, 7)))
@@ -290,12 +330,18 @@ def _strided_arguments(rng, size, kernel, *, pair):
             "output_padding": int(rng.integers(0, stride[0]))}
 
 
-def cases_conv_transpose2d(seed, n_cases=20, *, strided):
-    """Random NCHW cases; with ``strided``: strides, paddings, output paddings, (h, w) pairs."""
-    rng = _rng(seed)
+def cases_conv_transpose2d(seed=None, n_cases=20, *, strided):
+    """Random NCHW cases; with ``strided``: strides, paddings, output paddings, (h, w) pairs.
+
+    The first case has as many output as input channels, so that weights read in the wrong
+    layout give an answer (and the message can name that) rather than a shape error.
+    """
+    rng = make_rng(seed)
     cases = []
     for i in range(n_cases):
         n, c_in, c_out = (int(v) for v in rng.integers(1, 4, size=3))
+        if i == 0:
+            c_in = c_out = 2
         kh, kw = (int(v) for v in rng.integers(1, 5, size=2))
         h, w = (int(v) for v in rng.integers(1, 7, size=2))
         kwargs = {"b": rng.normal(size=c_out) if i % 3 else None}
@@ -309,23 +355,23 @@ def cases_conv_transpose2d(seed, n_cases=20, *, strided):
 
 # ----------------------------------------------------------------------------- checks
 
-def check_nearest_upsample(fn, seed=601, n_cases=20):
+def check_nearest_upsample(fn, seed=None, n_cases=20, likely_mistakes=mistakes_nearest):
     """``nearest_upsample`` equals ``F.interpolate(mode="nearest")``, from scratch."""
-    check_against_oracle(fn, oracle_nearest_upsample, cases_upsample(seed, n_cases),
+    check_against_oracle(fn, _oracle("nearest_upsample"), cases_upsample(seed, n_cases),
                          name="nearest_upsample", forbidden=LIBRARY_NEAREST,
-                         likely_mistakes=_mistakes_nearest)
+                         likely_mistakes=likely_mistakes)
 
 
-def check_bed_of_nails_upsample(fn, seed=602, n_cases=20):
+def check_bed_of_nails_upsample(fn, seed=None, n_cases=20, likely_mistakes=mistakes_bed_of_nails):
     """``bed_of_nails_upsample`` equals a transposed convolution with a one-hot kernel."""
-    check_against_oracle(fn, oracle_bed_of_nails_upsample, cases_upsample(seed, n_cases),
+    check_against_oracle(fn, _oracle("bed_of_nails_upsample"), cases_upsample(seed, n_cases),
                          name="bed_of_nails_upsample", forbidden=LIBRARY_BED_OF_NAILS,
-                         likely_mistakes=_mistakes_bed_of_nails)
+                         likely_mistakes=likely_mistakes)
 
 
 def check_upsample_rejects_bad_input(fn, name):
     """``fn(x, scale)`` raises ``ValueError``/``TypeError`` for impossible inputs and scales."""
-    x = _rng(9).normal(size=(1, 2, 3, 3))
+    x = np.random.default_rng(9).normal(size=(1, 2, 3, 3))
     bad = [
         ((x[0], 2), ValueError, "x must be 4-D (N, C, H, W)"),
         ((x, 0), ValueError, "the scale must be at least 1"),
@@ -337,17 +383,16 @@ def check_upsample_rejects_bad_input(fn, name):
         check_raises(fn, args, exception=exception, reason=reason, name=name)
 
 
-def check_max_unpool2d(fn, seed=603, n_cases=20):
+def check_max_unpool2d(fn, seed=None, n_cases=20, likely_mistakes=mistakes_unpool):
     """``max_unpool2d`` equals ``F.max_unpool2d``, from scratch."""
-    check_against_oracle(fn, oracle_max_unpool2d, cases_max_unpool2d(seed, n_cases),
+    check_against_oracle(fn, _oracle("max_unpool2d"), cases_max_unpool2d(seed, n_cases),
                          name="max_unpool2d", forbidden=LIBRARY_UNPOOL,
-                         likely_mistakes=_mistakes_unpool)
+                         likely_mistakes=likely_mistakes)
 
 
 def check_max_unpool2d_rejects_bad_input(fn):
     """``max_unpool2d`` raises ``ValueError``/``TypeError`` for inconsistent arguments."""
-    rng = _rng(10)
-    x = rng.normal(size=(1, 2, 2, 2))
+    x = np.random.default_rng(10).normal(size=(1, 2, 2, 2))
     indices = np.array([[[[0, 3], [8, 15]], [[5, 6], [9, 10]]]], dtype=np.int64)
     bad = [
         ((x[0], indices[0], (4, 4)), ValueError, "x must be 4-D (N, C, H, W)"),
@@ -363,11 +408,11 @@ def check_max_unpool2d_rejects_bad_input(fn):
         check_raises(fn, args, exception=exception, reason=reason, name="max_unpool2d")
 
 
-def check_conv_transpose1d(fn, seed=604, n_cases=25):
+def check_conv_transpose1d(fn, seed=None, n_cases=25, likely_mistakes=mistakes_conv_transpose1d):
     """``conv_transpose1d`` equals ``F.conv_transpose1d``, from scratch."""
-    check_against_oracle(fn, oracle_conv_transpose1d, cases_conv_transpose1d(seed, n_cases),
+    check_against_oracle(fn, _oracle("conv_transpose1d"), cases_conv_transpose1d(seed, n_cases),
                          name="conv_transpose1d", forbidden=LIBRARY_1D,
-                         likely_mistakes=_mistakes_conv_transpose1d)
+                         likely_mistakes=likely_mistakes)
 
 
 def check_conv_transpose1d_rejects_bad_input(fn):
@@ -385,61 +430,18 @@ def check_conv_transpose1d_rejects_bad_input(fn):
         check_raises(fn, args, kwargs, exception=exception, reason=reason, name="conv_transpose1d")
 
 
-def check_conv_transpose2d(fn, seed=605, n_cases=20, *, strided=False):
+def check_conv_transpose2d(fn, seed=None, n_cases=20, *, strided=False,
+                           likely_mistakes=mistakes_conv_transpose2d):
     """``conv_transpose2d`` equals ``F.conv_transpose2d``, from scratch."""
-    check_against_oracle(fn, oracle_conv_transpose2d,
+    check_against_oracle(fn, _oracle("conv_transpose2d"),
                          cases_conv_transpose2d(seed, n_cases, strided=strided),
                          name="conv_transpose2d", forbidden=LIBRARY_2D,
-                         likely_mistakes=_mistakes_conv_transpose2d)
-
-
-def transpose_cases(seed, n_cases=12):
-    """Random ``(w, input_shape, stride, padding)`` of a ``conv2d`` whose matrix is transposed.
-
-    ``(H + 2P - K) % S`` is often non-zero: the transposed convolution then needs that
-    ``output_padding`` to give back the input size.
-    """
-    rng = _rng(seed)
-    cases = []
-    for _ in range(n_cases):
-        c_in, c_out = (int(v) for v in rng.integers(1, 3, size=2))
-        kh, kw = (int(v) for v in rng.integers(1, 4, size=2))
-        stride = tuple(int(v) for v in rng.integers(1, 4, size=2))
-        padding = tuple(int(rng.integers(0, k // 2 + 1)) for k in (kh, kw))
-        h, w = int(rng.integers(kh, kh + 5)), int(rng.integers(kw, kw + 5))
-        cases.append((rng.normal(size=(c_out, c_in, kh, kw)), (c_in, h, w), stride, padding))
-    return cases
-
-
-def check_transpose_of_conv2d(fn, seed=606, n_cases=12):
-    """``conv_transpose2d(y, w, ...)`` equals ``M.T @ y`` for the matrix ``M`` of ``conv2d``.
-
-    The weights ``w`` (C_out, C_in, K_h, K_w) of the convolution are the weights of the
-    transposed convolution from C_out back to C_in channels; output_padding restores sizes
-    that the stride rounded down.
-    """
-    rng = _rng(seed + 1)
-    for w, input_shape, stride, padding in transpose_cases(seed, n_cases):
-        matrix = convolution_matrix(w, input_shape, stride, padding)
-        size_out = [(size + 2 * p - k) // s + 1
-                    for size, p, k, s in zip(input_shape[1:], padding, w.shape[2:], stride)]
-        output_padding = tuple((size + 2 * p - k) % s
-                               for size, p, k, s in zip(input_shape[1:], padding, w.shape[2:], stride))
-        y = rng.normal(size=(1, w.shape[0], *size_out))
-        expected = (matrix.T @ y.ravel()).reshape((1,) + input_shape)
-        kwargs = {"stride": stride, "padding": padding, "output_padding": output_padding}
-        got = call_student(fn, (y, w), kwargs, name="conv_transpose2d", forbidden=LIBRARY_2D)
-        message = difference(got, expected)
-        if message is not None:
-            raise CheckFailure(
-                f"conv_transpose2d(y, w) with w {w.shape} of a conv2d on inputs {input_shape}, "
-                f"stride={stride}, padding={padding}, output_padding={output_padding}: against "
-                f"M.T @ y, {message}")
+                         likely_mistakes=likely_mistakes)
 
 
 def check_conv_transpose2d_rejects_bad_input(fn):
     """``conv_transpose2d`` raises ``ValueError``/``TypeError`` for impossible arguments."""
-    rng = _rng(11)
+    rng = np.random.default_rng(11)
     x, w, b = rng.normal(size=(2, 3, 4, 4)), rng.normal(size=(3, 2, 3, 3)), rng.normal(size=2)
     bad = [
         ((x[0], w), {}, ValueError, "x must be 4-D (N, C_in, H, W)"),
@@ -470,12 +472,12 @@ def _bilinear_hints(kernel, scale):
     return "" if not hints else ".\nLikely cause: " + "; ".join(hints)
 
 
-def check_bilinear_kernel(fn, seed=607, scales=range(1, 8)):
+def check_bilinear_kernel(fn, seed=None, scales=range(1, 8)):
     """A stride-``scale`` transposed convolution with ``bilinear_kernel(scale)`` (padding
     scale // 2) equals ``F.interpolate(mode="bilinear", align_corners=False)`` away from a
     border of ``scale // 2`` pixels, where PyTorch replicates the edge and the transposed
     convolution sees zeros."""
-    rng = _rng(seed)
+    rng = make_rng(seed)
     for scale in scales:
         kernel = call_student(fn, (scale,), name="bilinear_kernel", forbidden=LIBRARY_BILINEAR)
         size = 2 * scale - scale % 2
@@ -483,8 +485,9 @@ def check_bilinear_kernel(fn, seed=607, scales=range(1, 8)):
             raise CheckFailure(f"bilinear_kernel({scale}) returned {type(kernel).__name__}; "
                                "return a numpy.ndarray")
         if kernel.shape != (size, size):
+            cause = f".\nLikely cause: {KERNEL_SIZE_EVEN}" if kernel.shape == (2 * scale,) * 2 else ""
             raise CheckFailure(f"bilinear_kernel({scale}) has shape {kernel.shape}, expected "
-                               f"({size}, {size}): the size is 2 * scale - scale % 2")
+                               f"({size}, {size}): the size is 2 * scale - scale % 2{cause}")
         if kernel.dtype != np.float64:
             raise CheckFailure(f"bilinear_kernel({scale}) has dtype {kernel.dtype}, expected float64")
         x = _tensor(rng.normal(size=(2, 1, 6, 7)))
