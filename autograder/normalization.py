@@ -1,12 +1,21 @@
-"""Checks of notebook 07 (normalization layers).
+"""Checks of notebook 07 (normalization layers), the part students receive.
 
-Oracles are PyTorch's: ``torch.nn.functional.batch_norm`` (training mode), ``layer_norm``,
-``instance_norm``, ``group_norm``, the module ``torch.nn.BatchNorm2d`` (running statistics, train
-and eval mode) and autograd through ``batch_norm`` for the backward pass. PixelNorm has no PyTorch
-equivalent: its check takes the oracle as an argument (the hidden test supplies it) and checks the
-invariants that define it. Every ``check_*`` function raises ``CheckFailure`` with a readable
+The expected answers are PyTorch's (:func:`torch_answer`): ``torch.nn.functional.batch_norm``
+(training mode), ``layer_norm``, ``instance_norm``, ``group_norm``, autograd through
+``batch_norm`` for the backward pass, and the module ``torch.nn.BatchNorm2d`` (running
+statistics, train and eval mode) beside the student's layer. The wrong answers named here are
+PyTorch's on altered arguments or statistics (the unbiased variance, other axes, swapped
+parameters); the hand-written normalization formulas that build the others, and the check of
+``pixel_norm`` against the StyleGAN formula, live with the grader
+(``autograder.grader.checks.normalization``), which passes them in. Here, PixelNorm is checked
+through the invariants that define it. Randomised checks draw with ``checking.make_rng(seed)``:
+hidden tests pass no seed. Every ``check_*`` function raises ``CheckFailure`` with a readable
 message, or returns ``None``. The ``probe_*`` helpers find out empirically what a normalization
 function shares between elements; the notebook builds its summary table with them.
+
+The student's ``BatchNorm2d`` is only constructed, called, switched with ``train()``/``eval()``
+(or its ``training`` flag) and read or given its ``gamma``, ``beta``, ``running_mean`` and
+``running_var`` as arrays: under grading it is a handle on an object in the student's kernel.
 """
 import functools
 
@@ -16,7 +25,7 @@ import torch.nn.functional as F
 
 from autograder.checking import (
     Case, CheckFailure, assert_close, call_student, check_against_oracle, check_raises,
-    describe_call, difference,
+    describe_call, describe_type, difference, make_rng,
 )
 
 LIBRARY_NORMS = tuple(function for function in (
@@ -38,6 +47,48 @@ EPS_OUTSIDE = (
 EPS_IGNORED = "eps is ignored: divide by sqrt(var + eps)"
 SWAPPED = "gamma and beta are swapped: y = gamma * x_hat + beta"
 NO_AFFINE = "gamma and beta are not applied: y = gamma * x_hat + beta"
+BN_LAYER = ("the statistics are taken per sample over (C, H, W) (that is layer norm): batch norm "
+            "averages each channel over (N, H, W), x.mean(axis=(0, 2, 3))")
+BN_INSTANCE = ("the statistics are taken per sample and channel over (H, W) (that is instance "
+               "norm): batch norm averages each channel over (N, H, W)")
+BN_OVER_N = ("the statistics are taken over the batch axis N only: batch norm averages each "
+             "channel over (N, H, W)")
+LN_INSTANCE = ("the statistics are taken over (H, W) for each channel (that is instance norm): "
+               "layer norm normalizes each sample over (C, H, W) together")
+LN_BATCH = ("the statistics are taken over (N, H, W) per channel (that is batch norm): layer norm "
+            "normalizes each sample over (C, H, W), x.mean(axis=(1, 2, 3))")
+LN_WHOLE_BATCH = ("the statistics are taken over the whole batch (N, C, H, W): layer norm "
+                  "normalizes each sample on its own, over (C, H, W)")
+IN_LAYER = ("the statistics are taken per sample over (C, H, W) (that is layer norm): instance "
+            "norm normalizes each channel of each sample over (H, W), x.mean(axis=(2, 3))")
+IN_BATCH = ("the statistics are taken per channel over (N, H, W) (that is batch norm): instance "
+            "norm normalizes each sample separately, over (H, W)")
+GN_INTERLEAVED = ("the groups are interleaved (channel c in group c % G): GroupNorm's groups are "
+                  "contiguous, channels [0, C/G) form group 0, and so on "
+                  "(x.reshape(N, G, C // G, H, W))")
+GN_PER_POSITION = ("each position is normalized over the channels of its group alone: a group's "
+                   "statistics are over its C / G channels AND all H * W positions")
+GN_SIZE = ("num_groups is read as the size of a group: there are num_groups groups of C / "
+           "num_groups channels each")
+GN_ONE_GROUP = "num_groups is ignored: the whole sample is one group (layer norm)"
+GN_EVERY_CHANNEL = ("every channel is its own group (instance norm): a group holds C / G "
+                    "contiguous channels")
+MOMENTUM_FLIPPED = (
+    "momentum weighs the old value: PyTorch's running = (1 - momentum) * running + momentum * "
+    "batch statistic"
+)
+DGAMMA_OF_X = ("dgamma multiplies grad_out by x: it is the sum of grad_out * x_hat, the "
+               "normalized input")
+DGAMMA_UNBIASED = ("x_hat is computed with the unbiased variance (divided by M - 1): the forward "
+                   "pass uses the biased one, divided by M = N*H*W")
+DBETA_AVERAGED = "dbeta is averaged: it is the SUM of grad_out over N, H, W"
+DX_WITHOUT_GAMMA = "gamma is missing from dx: dL/dx_hat = grad_out * gamma"
+PIXEL_PER_CHANNEL = ("each channel is scaled by its own number over (H, W): PixelNorm divides "
+                     "each pixel's vector of C channels by one number, the root of its mean square")
+PIXEL_CENTRED = ("the output is proportional to x minus its mean over C: PixelNorm does not "
+                 "centre, it only divides x by the root of the mean over C of x**2")
+PIXEL_EPS_OUTSIDE = ("eps is added to the root: it belongs under the square root, "
+                     "x / sqrt(mean(x**2) + eps)")
 
 
 def _one_thread(check):
@@ -58,16 +109,12 @@ def _tensor(array):
     return torch.from_numpy(np.array(array, dtype=np.float64))
 
 
-def _rng(seed):
-    return np.random.default_rng(seed)
-
-
 def _per_channel(values):
     """(C,) -> (1, C, 1, 1) tensor, to scale and shift an NCHW batch channel by channel."""
     return _tensor(values).reshape(1, -1, 1, 1)
 
 
-def _affine(y, gamma, beta):
+def affine(y, gamma, beta):
     """``gamma[c] * y + beta[c]`` for a tensor ``y`` (N, C, H, W); returns a numpy array."""
     return (y * _per_channel(gamma) + _per_channel(beta)).numpy()
 
@@ -78,32 +125,9 @@ def _assert_close_lazily(actual, expected, *, what, likely):
         assert_close(actual, expected, what=what, likely=likely())
 
 
-# ----------------------------------------------------------------------------- oracles
+# ----------------------------------------------------------------------------- PyTorch's answers
 
-def oracle_batch_norm(x, gamma, beta, eps=1e-5):
-    """PyTorch's batch norm in training mode (batch statistics, biased variance)."""
-    return F.batch_norm(_tensor(x), None, None, _tensor(gamma), _tensor(beta), training=True,
-                        eps=eps).numpy()
-
-
-def oracle_layer_norm(x, gamma, beta, eps=1e-5):
-    """PyTorch's ``layer_norm`` over (C, H, W), gamma and beta of shape (C, H, W)."""
-    return F.layer_norm(_tensor(x), tuple(np.shape(x)[1:]), _tensor(gamma), _tensor(beta),
-                        eps).numpy()
-
-
-def oracle_instance_norm(x, eps=1e-5):
-    """PyTorch's ``instance_norm`` with batch statistics and no affine parameters."""
-    return F.instance_norm(_tensor(x), eps=eps).numpy()
-
-
-def oracle_group_norm(x, num_groups, gamma, beta, eps=1e-5):
-    """PyTorch's ``group_norm`` (contiguous channel groups), gamma and beta of shape (C,)."""
-    return F.group_norm(_tensor(x), num_groups, _tensor(gamma), _tensor(beta), eps).numpy()
-
-
-def oracle_batch_norm_backward(grad_out, x, gamma, eps):
-    """``(dx, dgamma, dbeta)`` of training-mode batch norm, by autograd through PyTorch's."""
+def _batch_norm_backward(grad_out, x, gamma, eps):
     with torch.enable_grad():
         x_t = _tensor(x).requires_grad_()
         gamma_t = _tensor(gamma).requires_grad_()
@@ -113,16 +137,50 @@ def oracle_batch_norm_backward(grad_out, x, gamma, eps):
     return tuple(g.numpy() for g in grads)
 
 
+def torch_answer(function, *args, **kwargs):
+    """What PyTorch computes for the graded ``function`` (its name) called with ``args``.
+
+    batch_norm (x, gamma, beta, eps=1e-5) in training mode; layer_norm (x, gamma, beta,
+    eps=1e-5) over (C, H, W); instance_norm (x, eps=1e-5); group_norm (x, num_groups, gamma,
+    beta, eps=1e-5); batch_norm_backward (grad_out, x, gamma, eps) by autograd through
+    ``F.batch_norm``. NumPy float64 arrays in and out.
+    """
+    if not isinstance(function, str):
+        raise LookupError("torch_answer's first argument names a graded function")
+    if function == "batch_norm_backward":
+        return _batch_norm_backward(*args, **kwargs)
+    names = {"batch_norm": ("x", "gamma", "beta", "eps"), "layer_norm": ("x", "gamma", "beta", "eps"),
+             "instance_norm": ("x", "eps"), "group_norm": ("x", "num_groups", "gamma", "beta", "eps")}
+    if function not in names:
+        raise LookupError(f"no PyTorch answer for {function!r}")
+    given = dict(zip(names[function], args), **kwargs)
+    x, eps = _tensor(given["x"]), given.get("eps", 1e-5)
+    if function == "batch_norm":
+        y = F.batch_norm(x, None, None, _tensor(given["gamma"]), _tensor(given["beta"]),
+                         training=True, eps=eps)
+    elif function == "layer_norm":
+        y = F.layer_norm(x, tuple(x.shape[1:]), _tensor(given["gamma"]), _tensor(given["beta"]), eps)
+    elif function == "instance_norm":
+        y = F.instance_norm(x, eps=eps)
+    else:
+        y = F.group_norm(x, given["num_groups"], _tensor(given["gamma"]), _tensor(given["beta"]), eps)
+    return y.numpy()
+
+
+def _oracle(function):
+    return lambda *args, **kwargs: torch_answer(function, *args, **kwargs)
+
+
+def batch_norm_with(x, eps, correction=0):
+    """Batch norm (no affine) by ``F.batch_norm`` in eval mode, given the batch's own mean and
+    variance with ``correction`` (1: the unbiased variance); unlike training mode, it takes
+    eps = 0. Returns a tensor."""
+    t = _tensor(x)
+    return F.batch_norm(t, t.mean(dim=(0, 2, 3)), t.var(dim=(0, 2, 3), correction=correction),
+                        training=False, eps=eps)
+
+
 # ----------------------------------------------------------------------------- likely mistakes
-
-def _standardized(x, dims, eps, *, correction=0, eps_outside=False):
-    """A deliberately configurable (x - mean) / spread over ``dims`` (tensor), for wrong answers."""
-    x = _tensor(x)
-    mean = x.mean(dim=dims, keepdim=True)
-    var = x.var(dim=dims, correction=correction, keepdim=True)
-    spread = var.sqrt() + eps if eps_outside else (var + eps).sqrt()
-    return (x - mean) / spread
-
 
 def _over_n_only(x, eps):
     """Each (c, h, w) position normalized over the batch alone (tensor)."""
@@ -131,59 +189,46 @@ def _over_n_only(x, eps):
                         eps=eps).reshape(x.shape)
 
 
-def _mistakes_batch_norm(x, gamma, beta, eps=1e-5):
+def mistakes_batch_norm(x, gamma, beta, eps=1e-5):
+    """Known wrong answers of ``batch_norm``, from PyTorch's normalizations."""
     n, _, h, w = x.shape
     found = [
-        (UNBIASED.replace("M", "N*H*W"), _affine(_standardized(x, (0, 2, 3), eps, correction=1),
-                                                 gamma, beta)),
-        (EPS_OUTSIDE, _affine(_standardized(x, (0, 2, 3), eps, eps_outside=True), gamma, beta)),
-        (EPS_IGNORED, _affine(_standardized(x, (0, 2, 3), 0.0), gamma, beta)),
-        ("the statistics are taken per sample over (C, H, W) (that is layer norm): batch norm "
-         "averages each channel over (N, H, W), x.mean(axis=(0, 2, 3))",
-         _affine(F.layer_norm(_tensor(x), x.shape[1:], eps=eps), gamma, beta)),
-        (SWAPPED, oracle_batch_norm(x, beta, gamma, eps)),
-        (NO_AFFINE, oracle_batch_norm(x, np.ones_like(gamma), np.zeros_like(beta), eps)),
+        (BN_LAYER, affine(F.layer_norm(_tensor(x), x.shape[1:], eps=eps), gamma, beta)),
+        (SWAPPED, torch_answer("batch_norm", x, beta, gamma, eps)),
+        (NO_AFFINE, torch_answer("batch_norm", x, np.ones_like(gamma), np.zeros_like(beta), eps)),
+        (UNBIASED.replace("M", "N*H*W"), affine(batch_norm_with(x, eps, correction=1), gamma, beta)),
     ]
+    if eps > 0:
+        found.append((EPS_IGNORED, affine(batch_norm_with(x, 0.0), gamma, beta)))
     if h * w > 1:
-        found.append(("the statistics are taken per sample and channel over (H, W) (that is "
-                      "instance norm): batch norm averages each channel over (N, H, W)",
-                      _affine(F.instance_norm(_tensor(x), eps=eps), gamma, beta)))
+        found.append((BN_INSTANCE, affine(F.instance_norm(_tensor(x), eps=eps), gamma, beta)))
     if n > 1:
-        found.append(("the statistics are taken over the batch axis N only: batch norm averages "
-                      "each channel over (N, H, W)", _affine(_over_n_only(x, eps), gamma, beta)))
+        found.append((BN_OVER_N, affine(_over_n_only(x, eps), gamma, beta)))
     return found
 
 
-def _mistakes_layer_norm(x, gamma, beta, eps=1e-5):
+def mistakes_layer_norm(x, gamma, beta, eps=1e-5):
+    """Known wrong answers of ``layer_norm``, from PyTorch's normalizations."""
     g, b = _tensor(gamma), _tensor(beta)
-    found = [
-        (EPS_OUTSIDE, (_standardized(x, (1, 2, 3), eps, eps_outside=True) * g + b).numpy()),
-        ("the statistics are taken over (N, H, W) per channel (that is batch norm): layer norm "
-         "normalizes each sample over (C, H, W), x.mean(axis=(1, 2, 3))",
-         (_standardized(x, (0, 2, 3), eps) * g + b).numpy()),
-        (SWAPPED, oracle_layer_norm(x, beta, gamma, eps)),
-    ]
-    if x[0].size > 1:
-        found.append((UNBIASED.replace("M", "C*H*W"),
-                      (_standardized(x, (1, 2, 3), eps, correction=1) * g + b).numpy()))
+    found = [(SWAPPED, torch_answer("layer_norm", x, beta, gamma, eps))]
+    if x.shape[0] * x.shape[2] * x.shape[3] > 1:
+        found.append((LN_BATCH, (F.batch_norm(_tensor(x), None, None, training=True,
+                                              eps=eps) * g + b).numpy()))
+    if x.shape[0] > 1:
+        found.append((LN_WHOLE_BATCH, (F.layer_norm(_tensor(x), x.shape, eps=eps) * g + b).numpy()))
     if x.shape[2] * x.shape[3] > 1:
-        found.append(("the statistics are taken over (H, W) for each channel (that is instance "
-                      "norm): layer norm normalizes each sample over (C, H, W) together",
-                      (F.instance_norm(_tensor(x), eps=eps) * g + b).numpy()))
+        found.append((LN_INSTANCE, (F.instance_norm(_tensor(x), eps=eps) * g + b).numpy()))
     return found
 
 
-def _mistakes_instance_norm(x, eps=1e-5):
-    found = [
-        (UNBIASED.replace("M", "H*W"), _standardized(x, (2, 3), eps, correction=1).numpy()),
-        (EPS_OUTSIDE, _standardized(x, (2, 3), eps, eps_outside=True).numpy()),
-        ("the statistics are taken per sample over (C, H, W) (that is layer norm): instance norm "
-         "normalizes each channel of each sample over (H, W), x.mean(axis=(2, 3))",
-         F.layer_norm(_tensor(x), x.shape[1:], eps=eps).numpy()),
-        ("the statistics are taken per channel over (N, H, W) (that is batch norm): instance norm "
-         "normalizes each sample separately, over (H, W)",
-         _standardized(x, (0, 2, 3), eps).numpy()),
-    ]
+def mistakes_instance_norm(x, eps=1e-5):
+    """Known wrong answers of ``instance_norm``, from PyTorch's normalizations."""
+    found = [(IN_LAYER, F.layer_norm(_tensor(x), x.shape[1:], eps=eps).numpy())]
+    if x.shape[0] * x.shape[2] * x.shape[3] > 1:
+        found.append((IN_BATCH, F.batch_norm(_tensor(x), None, None, training=True,
+                                             eps=eps).numpy()))
+    if eps > 0:
+        found.append((EPS_IGNORED, torch_answer("instance_norm", x, 0.0)))
     return found
 
 
@@ -192,96 +237,41 @@ def interleaved_channels(channels, num_groups):
     return np.concatenate([np.arange(k, channels, num_groups) for k in range(num_groups)])
 
 
-def _mistakes_group_norm(x, num_groups, gamma, beta, eps=1e-5):
+def _per_position_in_groups(x, num_groups, eps):
+    """Each (sample, group, position) normalized over the group's channels (a tensor)."""
     n, c, h, w = x.shape
-    grouped = x.reshape(n, num_groups, -1)
-    size = c // num_groups * h * w
+    grouped = _tensor(x).reshape(n, num_groups, c // num_groups, h * w).transpose(2, 3)
+    return F.layer_norm(grouped, (c // num_groups,), eps=eps).transpose(2, 3).reshape(x.shape)
+
+
+def mistakes_group_norm(x, num_groups, gamma, beta, eps=1e-5):
+    """Known wrong answers of ``group_norm``, from PyTorch's normalizations."""
+    n, c, h, w = x.shape
     found = []
     if 1 < num_groups < c:
         order = interleaved_channels(c, num_groups)
-        inverse = np.argsort(order)
-        permuted = F.group_norm(_tensor(x[:, order]), num_groups, eps=eps).numpy()[:, inverse]
-        found.append(("the groups are interleaved (channel c in group c % G): GroupNorm's groups "
-                      "are contiguous, channels [0, C/G) form group 0, and so on "
-                      "(x.reshape(N, G, C // G, H, W))",
-                      _affine(torch.from_numpy(np.ascontiguousarray(permuted)), gamma, beta)))
-    if size > 1:
-        found.append((UNBIASED.replace("M", "(C/G)*H*W"), _affine(
-            _standardized(grouped, (2,), eps, correction=1).reshape(x.shape), gamma, beta)))
-    found += [
-        (EPS_OUTSIDE, _affine(_standardized(grouped, (2,), eps, eps_outside=True).reshape(x.shape),
-                              gamma, beta)),
-        (SWAPPED, oracle_group_norm(x, num_groups, beta, gamma, eps)),
-    ]
-    if num_groups != 1:
-        found.append(("num_groups is ignored: the whole sample is one group (layer norm)",
-                      oracle_group_norm(x, 1, gamma, beta, eps)))
-    if num_groups != c:
-        found.append(("every channel is its own group (instance norm): a group holds C / G "
-                      "contiguous channels", oracle_group_norm(x, c, gamma, beta, eps)))
+        permuted = F.group_norm(_tensor(x[:, order]), num_groups, eps=eps).numpy()[:, np.argsort(order)]
+        found.append((GN_INTERLEAVED, affine(_tensor(permuted), gamma, beta)))
+    if c // num_groups > 1 and h * w > 1:
+        found.append((GN_PER_POSITION, affine(_per_position_in_groups(x, num_groups, eps), gamma, beta)))
+    found.append((SWAPPED, torch_answer("group_norm", x, num_groups, beta, gamma, eps)))
+    for description, groups in ((GN_SIZE, c // num_groups), (GN_ONE_GROUP, 1),
+                                (GN_EVERY_CHANNEL, c)):
+        if groups != num_groups and n * (c // groups) * h * w > 1:  # PyTorch's condition
+            found.append((description, torch_answer("group_norm", x, groups, gamma, beta, eps)))
     return found
 
 
-def _mistakes_pixel_norm(oracle):
-    """Likely mistakes of ``pixel_norm``, computed from the given ``oracle(x, eps)``."""
-    def mistakes(x, eps=1e-8):
-        n, c, h, w = x.shape
-        rms = np.sqrt(np.mean(x ** 2, axis=1, keepdims=True))
-        unit = oracle(x, 0.0) if np.all(rms > 0) else None
-        found = [
-            ("the sum of squares is used: PixelNorm divides by the root of the MEAN over C",
-             oracle(x, eps / c) / np.sqrt(c)),
-            ("the norm is taken over (H, W) for each channel: PixelNorm normalizes each pixel's "
-             "vector of C channels", oracle(
-                 x.reshape(n, c, h * w, 1).transpose(0, 2, 1, 3), eps
-             ).transpose(0, 2, 1, 3).reshape(x.shape)),
-            ("the norm is taken over (C, H, W) together: PixelNorm normalizes each pixel "
-             "separately, over C only", oracle(x.reshape(n, c * h * w, 1, 1), eps).reshape(x.shape)),
-        ]
-        if unit is not None:
-            found.append((EPS_OUTSIDE.replace("(x - mean) / sqrt(var + eps)",
-                                              "x / sqrt(mean(x**2) + eps)"),
-                          unit * rms / (rms + eps)))
-        return found
-    return mistakes
-
-
-def _bn_autograd_variant(grad_out, x, gamma, eps, *, detach_mean=False, detach_std=False,
-                         correction=0):
-    """Gradients of a deliberately altered batch norm (for naming wrong backward passes)."""
-    with torch.enable_grad():
-        x_t = _tensor(x).requires_grad_()
-        gamma_t = _tensor(gamma).requires_grad_()
-        mean = x_t.mean(dim=(0, 2, 3), keepdim=True)
-        std = (x_t.var(dim=(0, 2, 3), correction=correction, keepdim=True) + eps).sqrt()
-        centred = x_t - (mean.detach() if detach_mean else mean)
-        y = centred / (std.detach() if detach_std else std) * gamma_t.reshape(1, -1, 1, 1)
-        dx, dgamma = torch.autograd.grad(y, (x_t, gamma_t), _tensor(grad_out))
-    return dx.numpy(), dgamma.numpy()
-
-
-def _mistakes_batch_norm_backward(grad_out, x, gamma, eps):
-    dx = {}
-    for description, options in [
-        ("the mean and the variance are treated as constants: x also reaches the output through "
-         "mean_c and var_c; add the gradient along those paths",
-         {"detach_mean": True, "detach_std": True}),
-        ("the path through the mean is missing: subtract the channel mean of dL/dx_hat "
-         "(sum over N, H, W divided by N*H*W)", {"detach_mean": True}),
-        ("the path through the variance is missing: subtract x_hat times the channel mean of "
-         "dL/dx_hat * x_hat", {"detach_std": True}),
-        (UNBIASED.replace("M", "N*H*W"), {"correction": 1}),
-    ]:
-        dx[description] = _bn_autograd_variant(grad_out, x, gamma, eps, **options)[0]
-    dx["gamma is missing from dx: dL/dx_hat = grad_out * gamma"] = oracle_batch_norm_backward(
-        grad_out, x, np.ones_like(gamma), eps)[0]
-    summed_x = np.sum(grad_out * x, axis=(0, 2, 3))
+def mistakes_batch_norm_backward(grad_out, x, gamma, eps):
+    """Known wrong ``{"dx": ..., "dgamma": ..., "dbeta": ...}`` of ``batch_norm_backward``."""
+    axes = (0, 2, 3)
     return {
-        "dx": list(dx.items()),
-        "dgamma": [("dgamma multiplies grad_out by x: it is the sum of grad_out * x_hat, the "
-                    "normalized input", summed_x)],
-        "dbeta": [("dbeta is averaged: it is the SUM of grad_out over N, H, W",
-                   np.mean(grad_out, axis=(0, 2, 3)))],
+        "dx": [(DX_WITHOUT_GAMMA, torch_answer("batch_norm_backward", grad_out, x,
+                                               np.ones_like(gamma), eps)[0])],
+        "dgamma": [(DGAMMA_OF_X, np.sum(grad_out * x, axis=axes)),
+                   (DGAMMA_UNBIASED, np.sum(grad_out * batch_norm_with(x, eps, correction=1).numpy(),
+                                            axis=axes))],
+        "dbeta": [(DBETA_AVERAGED, np.mean(grad_out, axis=axes))],
     }
 
 
@@ -310,9 +300,9 @@ def _eps_kwargs(rng, index):
     return {} if index % 4 == 0 else {"eps": float(EPSILONS[int(rng.integers(len(EPSILONS)))])}
 
 
-def cases_batch_norm(seed, n_cases=20):
+def cases_batch_norm(seed=None, n_cases=20):
     """Random ``batch_norm`` cases: N, C, H, W from 1 to 5 (N*H*W >= 2), several eps."""
-    rng = _rng(seed)
+    rng = make_rng(seed)
     fixed = [(1, 3, 2, 3), (4, 2, 1, 1), (2, 1, 4, 4)]
     cases = []
     for i in range(n_cases):
@@ -322,9 +312,9 @@ def cases_batch_norm(seed, n_cases=20):
     return cases
 
 
-def cases_layer_norm(seed, n_cases=20):
+def cases_layer_norm(seed=None, n_cases=20):
     """Random ``layer_norm`` cases, gamma and beta of shape (C, H, W)."""
-    rng = _rng(seed)
+    rng = make_rng(seed)
     cases = []
     for i in range(n_cases):
         n, c, h, w = {0: (2, 3, 2, 2), 5: (1, 3, 1, 1)}.get(i) or _shape(rng, batch_values=False)
@@ -333,9 +323,9 @@ def cases_layer_norm(seed, n_cases=20):
     return cases
 
 
-def cases_instance_norm(seed, n_cases=20):
+def cases_instance_norm(seed=None, n_cases=20):
     """Random ``instance_norm`` cases with H*W >= 2."""
-    rng = _rng(seed)
+    rng = make_rng(seed)
     cases = []
     for i in range(n_cases):
         n, c, h, w = (2, 3, 1, 2) if i == 0 else _shape(rng, spatial_values=True)
@@ -343,9 +333,13 @@ def cases_instance_norm(seed, n_cases=20):
     return cases
 
 
-def cases_group_norm(seed, n_cases=20):
-    """Random ``group_norm`` cases: C up to 12, every divisor of C as a number of groups."""
-    rng = _rng(seed)
+def cases_group_norm(seed=None, n_cases=20):
+    """Random ``group_norm`` cases: C up to 12, every divisor of C as a number of groups.
+
+    No case has groups of a single value (N = 1, C / G = 1, H = W = 1), which PyTorch refuses
+    ("Expected more than 1 value per channel").
+    """
+    rng = make_rng(seed)
     cases = []
     for i in range(n_cases):
         n = int(rng.integers(1, 4))
@@ -353,17 +347,20 @@ def cases_group_norm(seed, n_cases=20):
         divisors = [g for g in range(1, c + 1) if c % g == 0]
         groups = int(rng.choice(divisors)) if i else 3
         h, w = (int(v) for v in rng.integers(1, 5, size=2))
+        while n * (c // groups) * h * w < 2:
+            h, w = (int(v) for v in rng.integers(1, 5, size=2))
         cases.append(Case((random_batch(rng, n, c, h, w), groups, rng.normal(size=c),
                            rng.normal(size=c)), _eps_kwargs(rng, i)))
     return cases
 
 
-def cases_pixel_norm(seed, n_cases=20):
-    """Random ``pixel_norm`` cases; some pixels have tiny vectors, where eps matters."""
-    rng = _rng(seed)
+def cases_pixel_norm(seed=None, n_cases=20):
+    """Random ``pixel_norm`` cases; some pixels have tiny vectors, where eps matters. The first
+    case has several channels and positions, so that a wrong answer shows what it got wrong."""
+    rng = make_rng(seed)
     cases = []
     for i in range(n_cases):
-        n, c, h, w = (int(v) for v in rng.integers(1, 5, size=4))
+        n, c, h, w = (2, 3, 2, 2) if i == 0 else (int(v) for v in rng.integers(1, 5, size=4))
         c = max(c, 2) if i % 5 else c
         x = random_batch(rng, n, c, h, w)
         x[..., 0, 0] *= 1e-3  # one small pixel per sample
@@ -372,9 +369,9 @@ def cases_pixel_norm(seed, n_cases=20):
     return cases
 
 
-def cases_batch_norm_backward(seed, n_cases=20):
+def cases_batch_norm_backward(seed=None, n_cases=20):
     """Random ``(grad_out, x, gamma, eps)`` cases with N*H*W >= 2."""
-    rng = _rng(seed)
+    rng = make_rng(seed)
     cases = []
     for i in range(n_cases):
         n, c, h, w = (2, 3, 2, 2) if i == 0 else _shape(rng)
@@ -387,37 +384,41 @@ def cases_batch_norm_backward(seed, n_cases=20):
 # ----------------------------------------------------------------------------- checks
 
 @_one_thread
-def check_batch_norm(fn, seed=701, n_cases=20, name="batch_norm"):
+def check_batch_norm(fn, seed=None, n_cases=20, name="batch_norm",
+                     likely_mistakes=mistakes_batch_norm):
     """``batch_norm`` equals PyTorch's training-mode batch norm, from scratch."""
-    check_against_oracle(fn, oracle_batch_norm, cases_batch_norm(seed, n_cases), name=name,
-                         forbidden=LIBRARY_NORMS, likely_mistakes=_mistakes_batch_norm)
+    check_against_oracle(fn, _oracle("batch_norm"), cases_batch_norm(seed, n_cases), name=name,
+                         forbidden=LIBRARY_NORMS, likely_mistakes=likely_mistakes)
 
 
 @_one_thread
-def check_layer_norm(fn, seed=711, n_cases=20, name="layer_norm"):
+def check_layer_norm(fn, seed=None, n_cases=20, name="layer_norm",
+                     likely_mistakes=mistakes_layer_norm):
     """``layer_norm`` equals ``F.layer_norm`` over (C, H, W), from scratch."""
-    check_against_oracle(fn, oracle_layer_norm, cases_layer_norm(seed, n_cases), name=name,
-                         forbidden=LIBRARY_NORMS, likely_mistakes=_mistakes_layer_norm)
+    check_against_oracle(fn, _oracle("layer_norm"), cases_layer_norm(seed, n_cases), name=name,
+                         forbidden=LIBRARY_NORMS, likely_mistakes=likely_mistakes)
 
 
 @_one_thread
-def check_instance_norm(fn, seed=721, n_cases=20, name="instance_norm"):
+def check_instance_norm(fn, seed=None, n_cases=20, name="instance_norm",
+                        likely_mistakes=mistakes_instance_norm):
     """``instance_norm`` equals ``F.instance_norm`` (no affine), from scratch."""
-    check_against_oracle(fn, oracle_instance_norm, cases_instance_norm(seed, n_cases), name=name,
-                         forbidden=LIBRARY_NORMS, likely_mistakes=_mistakes_instance_norm)
+    check_against_oracle(fn, _oracle("instance_norm"), cases_instance_norm(seed, n_cases),
+                         name=name, forbidden=LIBRARY_NORMS, likely_mistakes=likely_mistakes)
 
 
 @_one_thread
-def check_group_norm(fn, seed=731, n_cases=20, name="group_norm"):
+def check_group_norm(fn, seed=None, n_cases=20, name="group_norm",
+                     likely_mistakes=mistakes_group_norm):
     """``group_norm`` equals ``F.group_norm`` for every divisor of C, from scratch."""
-    check_against_oracle(fn, oracle_group_norm, cases_group_norm(seed, n_cases), name=name,
-                         forbidden=LIBRARY_NORMS, likely_mistakes=_mistakes_group_norm)
+    check_against_oracle(fn, _oracle("group_norm"), cases_group_norm(seed, n_cases), name=name,
+                         forbidden=LIBRARY_NORMS, likely_mistakes=likely_mistakes)
 
 
 @_one_thread
-def check_group_norm_limits(fn, seed=732, n_cases=8, name="group_norm"):
+def check_group_norm_limits(fn, seed=None, n_cases=8, name="group_norm"):
     """One group is layer norm over (C, H, W); C groups is instance norm (with gamma, beta)."""
-    rng = _rng(seed)
+    rng = make_rng(seed)
     for i in range(n_cases):
         n, c, h, w = _shape(rng, spatial_values=True)
         c = max(c, 2)
@@ -426,28 +427,38 @@ def check_group_norm_limits(fn, seed=732, n_cases=8, name="group_norm"):
         eps = float(EPSILONS[i % len(EPSILONS)])
         one = call_student(fn, (x, 1, gamma, beta, eps), name=name, forbidden=LIBRARY_NORMS)
         layer = F.layer_norm(_tensor(x), (c, h, w), eps=eps)
-        assert_close(one, _affine(layer, gamma, beta), what=describe_call(name, (x, 1, gamma, beta, eps), {})
+        assert_close(one, affine(layer, gamma, beta), what=describe_call(name, (x, 1, gamma, beta, eps), {})
                      + " (one group: layer norm over (C, H, W), then gamma and beta per channel)",
                      likely=[("with one group every channel was normalized alone (instance norm)",
-                              _affine(F.instance_norm(_tensor(x), eps=eps), gamma, beta))])
+                              affine(F.instance_norm(_tensor(x), eps=eps), gamma, beta))])
         every = call_student(fn, (x, c, gamma, beta, eps), name=name, forbidden=LIBRARY_NORMS)
         instance = F.instance_norm(_tensor(x), weight=_tensor(gamma), bias=_tensor(beta), eps=eps)
         assert_close(every, instance.numpy(), what=describe_call(name, (x, c, gamma, beta, eps), {})
                      + f" ({c} groups of one channel: instance norm)",
                      likely=[("with C groups the whole sample was one group (layer norm): each "
-                              "group must hold C / num_groups channels", _affine(layer, gamma, beta))])
+                              "group must hold C / num_groups channels", affine(layer, gamma, beta))])
+
+
+def _scales_like(y, vectors, axis):
+    """Whether ``y`` is ``vectors`` times one number per slice along the other axes."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        scale = np.sum(y * vectors, axis=axis, keepdims=True) / np.sum(vectors ** 2, axis=axis,
+                                                                        keepdims=True)
+    return bool(np.all(np.isfinite(scale))) and difference(y, scale * vectors,
+                                                           check_dtype=False) is None
+
+
+def _not_per_pixel_cause(x, y):
+    """The likely cause when ``y`` is not one positive multiple of ``x`` at every pixel."""
+    if x.shape[2] * x.shape[3] > 1 and _scales_like(y, x, (2, 3)):
+        return f".\nLikely cause: {PIXEL_PER_CHANNEL}"
+    if x.shape[1] > 1 and _scales_like(y, x - x.mean(axis=1, keepdims=True), 1):
+        return f".\nLikely cause: {PIXEL_CENTRED}"
+    return ""
 
 
 @_one_thread
-def check_pixel_norm(fn, oracle, seed=741, n_cases=20, name="pixel_norm"):
-    """``pixel_norm`` equals ``oracle(x, eps)`` (an independent formula), from scratch."""
-    check_against_oracle(fn, lambda x, eps=1e-8: oracle(x, eps), cases_pixel_norm(seed, n_cases),
-                         name=name, forbidden=LIBRARY_NORMS,
-                         likely_mistakes=_mistakes_pixel_norm(oracle))
-
-
-@_one_thread
-def check_pixel_norm_invariants(fn, seed=742, n_cases=12, name="pixel_norm"):
+def check_pixel_norm_invariants(fn, seed=None, n_cases=12, name="pixel_norm"):
     """What defines PixelNorm, checked without a formula for it.
 
     At every pixel the output is a positive multiple of the input vector over C, and the mean
@@ -466,30 +477,38 @@ def check_pixel_norm_invariants(fn, seed=742, n_cases=12, name="pixel_norm"):
             raise CheckFailure(
                 f"{call}: the output at a pixel must be the input vector over C times one positive "
                 "number (each pixel is divided by one scalar); "
-                + (difference(y, scale * x, check_dtype=False) or "some scalars are not positive"))
+                + (difference(y, scale * x, check_dtype=False) or "some scalars are not positive")
+                + _not_per_pixel_cause(x, y))
         mean_square = np.mean(x ** 2, axis=1)
         likely = [("this is 1 at every pixel: eps is left out", np.ones_like(mean_square)),
                   ("this is the mean over C of y**2 times C: divide by the mean over C, not the sum",
-                   mean_square / (mean_square + eps / x.shape[1]) / x.shape[1])]
+                   mean_square / (mean_square + eps / x.shape[1]) / x.shape[1]),
+                  (PIXEL_EPS_OUTSIDE, mean_square / (np.sqrt(mean_square) + eps) ** 2)]
         assert_close(np.mean(y ** 2, axis=1), mean_square / (mean_square + eps), likely=likely,
                      what=f"{call}: the mean over C of the output's squares (expected "
                           "ms / (ms + eps), ms = mean over C of x**2)")
 
 
 @_one_thread
-def check_batch_norm_backward(fn, seed=751, n_cases=20, name="batch_norm_backward"):
-    """``(dx, dgamma, dbeta)`` equal autograd through PyTorch's batch norm, without autograd."""
+def check_batch_norm_backward(fn, seed=None, n_cases=20, name="batch_norm_backward",
+                              likely_mistakes=mistakes_batch_norm_backward):
+    """``(dx, dgamma, dbeta)`` equal autograd through PyTorch's batch norm, without autograd.
+
+    dbeta is compared first, then dgamma, then dx. ``likely_mistakes(grad_out, x, gamma, eps)``
+    returns ``{"dx": [...], "dgamma": [...], "dbeta": [...]}`` of known wrong answers.
+    """
     for case in cases_batch_norm_backward(seed, n_cases):
         call = describe_call(name, case.args, {})
         result = call_student(fn, case.args, name=name,
                               forbidden=LIBRARY_NORMS + LIBRARY_AUTOGRAD)
         if not isinstance(result, (tuple, list)) or len(result) != 3:
-            raise CheckFailure(f"{call} returned {type(result).__name__}; return a tuple "
+            raise CheckFailure(f"{call} returned {describe_type(result)}; return a tuple "
                                "(dx, dgamma, dbeta)")
-        expected = oracle_batch_norm_backward(*case.args)
-        for label, got, want in zip(("dx", "dgamma", "dbeta"), result, expected):
-            _assert_close_lazily(got, want, what=f"{label} of {call}",
-                                 likely=lambda: _mistakes_batch_norm_backward(*case.args)[label])
+        expected = dict(zip(("dx", "dgamma", "dbeta"), torch_answer("batch_norm_backward", *case.args)))
+        got = dict(zip(("dx", "dgamma", "dbeta"), result))
+        for label in ("dbeta", "dgamma", "dx"):
+            _assert_close_lazily(got[label], expected[label], what=f"{label} of {call}",
+                                 likely=lambda: likely_mistakes(*case.args)[label])
 
 
 # ----------------------------------------------------------------------------- BatchNorm2d
@@ -548,20 +567,16 @@ def _new_layer(cls, channels, eps, momentum, name, rng):
     label = f"{name}({channels}, eps={eps}, momentum={momentum})"
     for attribute, value in (("gamma", 1.0), ("beta", 0.0), ("running_mean", 0.0),
                              ("running_var", 1.0)):
-        assert_close(_attribute(layer, attribute), np.full(channels, value),
+        likely = [(f"{attribute} starts at {1 - value:g}: torch.nn.BatchNorm2d starts it at "
+                   f"{value:g}", np.full(channels, 1 - value))]
+        assert_close(_attribute(layer, attribute), np.full(channels, value), likely=likely,
                      what=f"{label}.{attribute} after construction (as torch.nn.BatchNorm2d)")
     gamma, beta = rng.normal(size=channels), rng.normal(size=channels)
     layer.gamma, layer.beta = gamma.copy(), beta.copy()
     return layer, label, gamma, beta
 
 
-MOMENTUM_FLIPPED = (
-    "momentum weighs the old value: PyTorch's running = (1 - momentum) * running + momentum * "
-    "batch statistic"
-)
-
-
-def _training_step(layer, shadows, x, label):
+def _training_step(layer, shadows, x, label, likely_mistakes):
     """One training call of the student's layer and of the torch layers; compare everything."""
     reference = shadows.reference
     gamma, beta = reference.weight.detach().numpy(), reference.bias.detach().numpy()
@@ -581,7 +596,7 @@ def _training_step(layer, shadows, x, label):
          with_running(reference.running_mean.numpy(), reference.running_var.numpy())),
         ("the layer normalizes with its old running statistics in training mode: use the "
          "batch's mean and (biased) variance", with_running(before_mean, before_var)),
-    ] + _mistakes_batch_norm(x, gamma, beta, reference.eps))
+    ] + likely_mistakes(x, gamma, beta, reference.eps))
     after = f"after {call} (momentum={reference.momentum})"
     assert_close(_attribute(layer, "running_mean"), reference.running_mean.numpy(),
                  what=f"running_mean {after}", likely=[
@@ -606,8 +621,8 @@ def _eval_step(layer, reference, x, label):
         if x.shape[0] * x.shape[2] * x.shape[3] == 1:
             return []
         return [("eval mode still normalizes with the batch statistics: use running_mean and "
-                 "running_var", oracle_batch_norm(x, reference.weight.detach().numpy(),
-                                                  reference.bias.detach().numpy(), reference.eps))]
+                 "running_var", torch_answer("batch_norm", x, reference.weight.detach().numpy(),
+                                             reference.bias.detach().numpy(), reference.eps))]
 
     call = describe_call(label, (x,), {})
     _assert_close_lazily(y, expected, what=f"{call} in eval mode", likely=likely)
@@ -622,25 +637,31 @@ def _random_layer_settings(rng):
 
 
 @_one_thread
-def check_batchnorm2d_training(cls, seed=761, momenta=(0.1, 0.3, 0.9, 1.0, 0.0), n_steps=4,
-                               name="BatchNorm2d"):
+def check_batchnorm2d_training(cls, seed=None, momenta=(0.1, 0.3, 0.9, 1.0, 0.0), n_steps=4,
+                               name="BatchNorm2d", likely_mistakes=mistakes_batch_norm):
     """Training mode: outputs, running_mean and running_var equal torch.nn.BatchNorm2d's step
-    after step, for each momentum (batch and image sizes change between steps)."""
-    rng = _rng(seed)
+    after step, for each momentum (batch and image sizes change between steps).
+
+    ``likely_mistakes(x, gamma, beta, eps)``: known wrong outputs of a training step, as for
+    ``batch_norm``.
+    """
+    rng = make_rng(seed)
     for momentum in momenta:
         channels, eps = _random_layer_settings(rng)
         layer, label, gamma, beta = _new_layer(cls, channels, eps, momentum, name, rng)
         shadows = _Shadows(channels, eps, momentum, gamma, beta)
         for _ in range(n_steps):
             n, _, h, w = _shape(rng)
-            _training_step(layer, shadows, random_batch(rng, n, channels, h, w), label)
+            _training_step(layer, shadows, random_batch(rng, n, channels, h, w), label,
+                           likely_mistakes)
 
 
 @_one_thread
-def check_batchnorm2d_eval(cls, seed=771, momenta=(0.1, 0.5, 0.9), n_steps=3, name="BatchNorm2d"):
+def check_batchnorm2d_eval(cls, seed=None, momenta=(0.1, 0.5, 0.9), n_steps=3, name="BatchNorm2d",
+                           likely_mistakes=mistakes_batch_norm):
     """Eval mode equals torch.nn.BatchNorm2d's, with given running statistics and after training
     steps; eval never updates the statistics; train() switches back to batch statistics."""
-    rng = _rng(seed)
+    rng = make_rng(seed)
     for momentum in momenta:
         channels, eps = _random_layer_settings(rng)
         layer, label, gamma, beta = _new_layer(cls, channels, eps, momentum, name, rng)
@@ -659,7 +680,8 @@ def check_batchnorm2d_eval(cls, seed=771, momenta=(0.1, 0.5, 0.9), n_steps=3, na
         shadows = _Shadows(channels, eps, momentum, gamma, beta)
         for _ in range(n_steps):
             n, _, h, w = _shape(rng)
-            _training_step(layer, shadows, random_batch(rng, n, channels, h, w), label)
+            _training_step(layer, shadows, random_batch(rng, n, channels, h, w), label,
+                           likely_mistakes)
         _set_mode(layer, False)
         shadows.reference.eval()
         for n, h, w in ((4, 2, 3), (1, 1, 1)):
@@ -669,7 +691,7 @@ def check_batchnorm2d_eval(cls, seed=771, momenta=(0.1, 0.5, 0.9), n_steps=3, na
         for module in (shadows.reference, shadows.flipped, shadows.biased):
             module.train()
         _training_step(layer, shadows, random_batch(rng, 2, channels, 3, 2),
-                       label + " after eval() then train()")
+                       label + " after eval() then train()", likely_mistakes)
 
 
 # ----------------------------------------------------------------------------- bad input
@@ -677,11 +699,27 @@ def check_batchnorm2d_eval(cls, seed=771, momenta=(0.1, 0.5, 0.9), n_steps=3, na
 @_one_thread
 def check_rejects_bad_input(batch_norm, BatchNorm2d, layer_norm, instance_norm, group_norm,
                             pixel_norm, batch_norm_backward):
-    """Every function raises ValueError/TypeError for impossible shapes and parameters."""
-    rng = _rng(9)
+    """Every function raises ValueError/TypeError for impossible shapes and parameters, and
+    returns an array of the input's shape for a valid input (a function that raises on
+    everything rejects nothing)."""
+    rng = np.random.default_rng(9)
     x = rng.normal(size=(2, 6, 3, 3))
     ones, zeros = np.ones(6), np.zeros(6)
     single = rng.normal(size=(1, 6, 1, 1))
+    layer = call_student(BatchNorm2d, (6,), name="BatchNorm2d")
+    valid = [(batch_norm, "batch_norm", (x, ones, zeros)),
+             (layer_norm, "layer_norm", (x, np.ones(x.shape[1:]), np.zeros(x.shape[1:]))),
+             (instance_norm, "instance_norm", (x,)), (group_norm, "group_norm", (x, 3, ones, zeros)),
+             (pixel_norm, "pixel_norm", (x,)), (batch_norm_backward, "batch_norm_backward", (x, x, ones, 1e-5)),
+             (layer, "BatchNorm2d(6)", (x,))]
+    for fn, name, args in valid:
+        result = call_student(fn, args, name=name)
+        if name == "batch_norm_backward" and isinstance(result, (tuple, list)) and len(result) == 3:
+            result = result[0]  # dx
+        if type(result) is not np.ndarray or result.shape != x.shape:
+            raise CheckFailure(f"{describe_call(name, args, {})} returned {describe_type(result)} "
+                               f"{getattr(result, 'shape', '')} for a valid input; expected an array "
+                               f"of shape {x.shape}")
     bad = [
         (batch_norm, (x[0], ones, zeros), {}, ValueError, "x must be 4-D (N, C, H, W)"),
         (batch_norm, (x, np.ones(5), zeros), {}, ValueError, "gamma must have shape (C,) = (6,)"),
@@ -765,6 +803,6 @@ def describe_shared(mask, index):
 def probe_batch_dependence(fn, x, seed=0):
     """True if the output of sample 0 changes when only the other samples of the batch change."""
     other = np.array(x, dtype=np.float64, copy=True)
-    other[1:] = random_batch(_rng(seed), x.shape[0] - 1, *x.shape[1:])
+    other[1:] = random_batch(np.random.default_rng(seed), x.shape[0] - 1, *x.shape[1:])
     first, second = np.asarray(fn(x))[0], np.asarray(fn(other))[0]
     return bool(np.any(np.abs(first - second) > 1e-12 * (1.0 + np.abs(first))))

@@ -1,4 +1,5 @@
-"""Unit tests of the checks of notebook 07 (autograder.normalization).
+"""Unit tests of the checks of notebook 07: the student side (autograder.normalization) and the
+grader's hidden checks (autograder.grader.checks.normalization).
 
 References are the solution notebook's own cells and PyTorch; the wrong implementations are the
 mistakes the checks must recognise and name.
@@ -10,6 +11,7 @@ import torch.nn.functional as F
 
 from autograder import normalization as checks
 from autograder.grader import notebooks
+from autograder.grader.checks import normalization as hidden
 from autograder.checking import CheckFailure
 
 SOLUTION = "solutions/07_normalization/07_normalization.ipynb"
@@ -37,7 +39,7 @@ def _t(array):
 def test_batch_norm_oracle_standardizes_each_channel_over_n_h_w():
     rng = np.random.default_rng(0)
     x = checks.random_batch(rng, 3, 4, 2, 5)
-    y = checks.oracle_batch_norm(x, np.ones(4), np.zeros(4), eps=0.0 + 1e-12)
+    y = checks.torch_answer("batch_norm", x, np.ones(4), np.zeros(4), eps=0.0 + 1e-12)
     np.testing.assert_allclose(y.mean(axis=(0, 2, 3)), 0, atol=1e-12)
     np.testing.assert_allclose(y.var(axis=(0, 2, 3)), 1, rtol=1e-9)
 
@@ -45,12 +47,12 @@ def test_batch_norm_oracle_standardizes_each_channel_over_n_h_w():
 def test_backward_oracle_agrees_with_finite_differences():
     rng = np.random.default_rng(1)
     x, gamma, grad_out = rng.normal(size=(2, 2, 2, 2)), rng.normal(size=2), rng.normal(size=(2, 2, 2, 2))
-    dx, _, _ = checks.oracle_batch_norm_backward(grad_out, x, gamma, 1e-3)
+    dx, _, _ = checks.torch_answer("batch_norm_backward", grad_out, x, gamma, 1e-3)
     step, index = 1e-6, (1, 0, 1, 0)
     plus, minus = x.copy(), x.copy()
     plus[index] += step
     minus[index] -= step
-    loss = [np.sum(grad_out * checks.oracle_batch_norm(v, gamma, np.zeros(2), 1e-3)) for v in (plus, minus)]
+    loss = [np.sum(grad_out * checks.torch_answer("batch_norm", v, gamma, np.zeros(2), 1e-3)) for v in (plus, minus)]
     assert dx[index] == pytest.approx((loss[0] - loss[1]) / (2 * step), rel=1e-6)
 
 
@@ -59,18 +61,42 @@ def test_interleaved_channels_make_modulo_groups_contiguous():
     assert list(order) == [0, 2, 4, 1, 3, 5]
 
 
+def test_torch_answer_is_no_stand_in_for_a_graded_function():
+    """Bound in place of a graded function, it raises neither ValueError nor TypeError."""
+    x = np.ones((2, 6, 3, 3))
+    for args in [(x, np.ones(6), np.zeros(6)), (x,), (x, 3, np.ones(6), np.zeros(6)), (x, x, np.ones(6), 1e-5)]:
+        with pytest.raises(LookupError):
+            checks.torch_answer(*args)
+
+
+def test_library_made_wrong_answers_are_the_hand_written_ones():
+    """The student side builds its wrong answers with PyTorch; they equal the formulas."""
+    rng = np.random.default_rng(3)
+    x, eps = checks.random_batch(rng, 3, 4, 2, 3), 0.1
+    mean, var = x.mean(axis=(0, 2, 3), keepdims=True), x.var(axis=(0, 2, 3), ddof=1, keepdims=True)
+    np.testing.assert_allclose(checks.batch_norm_with(x, eps, correction=1).numpy(), (x - mean) / np.sqrt(var + eps))
+    np.testing.assert_allclose(checks.batch_norm_with(x, 0.0).numpy(),
+                               (x - mean) / x.std(axis=(0, 2, 3), keepdims=True))
+    grouped = x.reshape(3, 2, 2, 6)
+    per_position = (grouped - grouped.mean(axis=2, keepdims=True)) / np.sqrt(grouped.var(axis=2, keepdims=True) + eps)
+    np.testing.assert_allclose(checks._per_position_in_groups(x, 2, eps).numpy(), per_position.reshape(x.shape))
+
+
 # ----------------------------------------------------------------------------- the reference passes
 
-def test_every_check_passes_on_the_reference(reference):
-    checks.check_batch_norm(reference["batch_norm"])
-    checks.check_layer_norm(reference["layer_norm"])
-    checks.check_instance_norm(reference["instance_norm"])
-    checks.check_group_norm(reference["group_norm"])
-    checks.check_group_norm_limits(reference["group_norm"])
-    checks.check_pixel_norm_invariants(reference["pixel_norm"])
-    checks.check_batch_norm_backward(reference["batch_norm_backward"])
-    checks.check_batchnorm2d_training(reference["BatchNorm2d"])
-    checks.check_batchnorm2d_eval(reference["BatchNorm2d"])
+@pytest.mark.parametrize("seed", [None, None, 1])
+def test_every_check_passes_on_the_reference(reference, seed):
+    for module in (checks, hidden):
+        module.check_batch_norm(reference["batch_norm"], seed)
+        module.check_layer_norm(reference["layer_norm"], seed)
+        module.check_instance_norm(reference["instance_norm"], seed)
+        module.check_group_norm(reference["group_norm"], seed)
+        module.check_batch_norm_backward(reference["batch_norm_backward"], seed)
+        module.check_batchnorm2d_training(reference["BatchNorm2d"], seed)
+        module.check_batchnorm2d_eval(reference["BatchNorm2d"], seed)
+    checks.check_group_norm_limits(reference["group_norm"], seed)
+    checks.check_pixel_norm_invariants(reference["pixel_norm"], seed)
+    hidden.check_pixel_norm(reference["pixel_norm"], seed)
     checks.check_rejects_bad_input(*(reference[name] for name in (
         "batch_norm", "BatchNorm2d", "layer_norm", "instance_norm", "group_norm", "pixel_norm",
         "batch_norm_backward")))
@@ -81,10 +107,11 @@ def _torch_pixel_norm(x, eps):
     return (t * torch.rsqrt(t.pow(2).mean(dim=1, keepdim=True) + eps)).numpy()
 
 
-def test_pixel_norm_check_uses_the_given_oracle(reference):
-    checks.check_pixel_norm(reference["pixel_norm"], _torch_pixel_norm)
+def test_pixel_norm_oracle_is_the_formula(reference):
+    x = checks.random_batch(np.random.default_rng(4), 2, 3, 2, 2)
+    np.testing.assert_allclose(hidden.oracle_pixel_norm(x, 0.5), x / np.sqrt(np.mean(x ** 2, axis=1, keepdims=True) + 0.5))
     with pytest.raises(CheckFailure, match="differ"):
-        checks.check_pixel_norm(reference["pixel_norm"], lambda x, eps: 2 * _torch_pixel_norm(x, eps))
+        hidden.check_pixel_norm(lambda x, eps=1e-8: 2 * reference["pixel_norm"](x, eps))
 
 
 def test_library_normalizations_are_refused(reference):
@@ -92,7 +119,7 @@ def test_library_normalizations_are_refused(reference):
         return F.batch_norm(_t(x), None, None, _t(gamma), _t(beta), training=True, eps=eps).numpy()
 
     def shortcut_backward(grad_out, x, gamma, eps):
-        return checks.oracle_batch_norm_backward(grad_out, x, gamma, eps)
+        return checks.torch_answer("batch_norm_backward", grad_out, x, gamma, eps)
 
     with pytest.raises(CheckFailure, match="from scratch"):
         checks.check_batch_norm(shortcut, n_cases=2)
@@ -112,6 +139,18 @@ def test_library_normalizations_are_refused(reference):
         checks.check_batchnorm2d_training(TorchLayer, momenta=(0.1,), n_steps=1)
 
 
+@pytest.mark.parametrize("refused", ["batch_norm", "layer_norm", "instance_norm", "pixel_norm", "batch_norm_backward"])
+def test_a_function_that_refuses_everything_fails_the_rejection_check(reference, refused):
+    def refuses(*args, **kwargs):
+        raise ValueError("refused")
+
+    names = ("batch_norm", "BatchNorm2d", "layer_norm", "instance_norm", "group_norm", "pixel_norm",
+             "batch_norm_backward")
+    functions = [refuses if name == refused else reference[name] for name in names]
+    with pytest.raises(CheckFailure, match="raised ValueError"):
+        checks.check_rejects_bad_input(*functions)
+
+
 # ----------------------------------------------------------------------------- mistakes are named
 
 def _standardize(x, axes, eps, ddof=0, eps_outside=False):
@@ -124,13 +163,28 @@ def _per_channel(values):
     return np.asarray(values)[None, :, None, None]
 
 
+def _group_as_size(x, G, g, b, eps=1e-5):
+    n, c, h, w = x.shape
+    groups = x.reshape(n, c // G, G * h * w)
+    return _per_channel(g) * _standardize(groups, (2,), eps).reshape(x.shape) + _per_channel(b)
+
+
+def _per_position(x, G, g, b, eps=1e-5):
+    n, c, h, w = x.shape
+    groups = x.reshape(n, G, c // G, h * w)
+    return _per_channel(g) * _standardize(groups, (2,), eps).reshape(x.shape) + _per_channel(b)
+
+
 @pytest.mark.parametrize("check, wrong, cause", [
     (checks.check_batch_norm,
      lambda x, g, b, eps=1e-5: _per_channel(g) * _standardize(x, (0, 2, 3), eps, ddof=1) + _per_channel(b),
      "unbiased"),
-    (checks.check_batch_norm,
+    (hidden.check_batch_norm,
      lambda x, g, b, eps=1e-5: _per_channel(g) * _standardize(x, (0, 2, 3), eps, eps_outside=True) + _per_channel(b),
      "under the square root"),
+    (checks.check_batch_norm,
+     lambda x, g, b, eps=1e-5: _per_channel(g) * _standardize(x, (0, 2, 3), 0.0) + _per_channel(b),
+     "eps is ignored"),
     (checks.check_batch_norm,
      lambda x, g, b, eps=1e-5: _per_channel(g) * _standardize(x, (1, 2, 3), eps) + _per_channel(b),
      "layer norm"),
@@ -138,13 +192,19 @@ def _per_channel(values):
      lambda x, g, b, eps=1e-5: _per_channel(b) * _standardize(x, (0, 2, 3), eps) + _per_channel(g),
      "swapped"),
     (checks.check_layer_norm, lambda x, g, b, eps=1e-5: g * _standardize(x, (2, 3), eps) + b, "instance norm"),
-    (checks.check_layer_norm, lambda x, g, b, eps=1e-5: g * _standardize(x, (1, 2, 3), eps, ddof=1) + b,
+    (checks.check_layer_norm, lambda x, g, b, eps=1e-5: g * _standardize(x, (0, 1, 2, 3), eps) + b,
+     "whole batch"),
+    (hidden.check_layer_norm, lambda x, g, b, eps=1e-5: g * _standardize(x, (1, 2, 3), eps, ddof=1) + b,
      "unbiased"),
     (checks.check_instance_norm, lambda x, eps=1e-5: _standardize(x, (1, 2, 3), eps), "layer norm"),
     (checks.check_instance_norm, lambda x, eps=1e-5: _standardize(x, (0, 2, 3), eps), "batch norm"),
+    (checks.check_instance_norm, lambda x, eps=1e-5: _standardize(x, (2, 3), 0.0), "eps is ignored"),
+    (hidden.check_instance_norm, lambda x, eps=1e-5: _standardize(x, (2, 3), eps, ddof=1), "unbiased"),
     (checks.check_group_norm,
      lambda x, G, g, b, eps=1e-5: _per_channel(g) * _standardize(x, (1, 2, 3), eps) + _per_channel(b),
      "num_groups is ignored"),
+    (checks.check_group_norm, _group_as_size, "size of a group"),
+    (checks.check_group_norm, _per_position, "channels of its group alone"),
 ])
 def test_likely_mistakes_are_named(unguarded, check, wrong, cause):
     with pytest.raises(CheckFailure, match=cause):
@@ -177,7 +237,7 @@ def test_group_norm_limits_name_the_swap(unguarded):
 ])
 def test_pixel_norm_mistakes_are_named(wrong, cause):
     with pytest.raises(CheckFailure, match=cause):
-        checks.check_pixel_norm(wrong, _torch_pixel_norm)
+        hidden.check_pixel_norm(wrong)
 
 
 @pytest.mark.parametrize("wrong", [
@@ -190,10 +250,21 @@ def test_pixel_norm_invariants_catch_wrong_versions(wrong):
         checks.check_pixel_norm_invariants(wrong)
 
 
+@pytest.mark.parametrize("wrong, cause", [
+    (lambda x, eps=1e-8: x / np.sqrt(np.mean(x ** 2, axis=(2, 3), keepdims=True) + eps), "its own number over"),
+    (lambda x, eps=1e-8: (x - x.mean(axis=1, keepdims=True))
+     / np.sqrt(np.mean((x - x.mean(axis=1, keepdims=True)) ** 2, axis=1, keepdims=True) + eps), "does not centre"),
+    (lambda x, eps=1e-8: x / (np.sqrt(np.mean(x ** 2, axis=1, keepdims=True)) + eps), "added to the root"),
+])
+def test_pixel_norm_invariants_name_likely_causes(wrong, cause):
+    with pytest.raises(CheckFailure, match=cause):
+        checks.check_pixel_norm_invariants(wrong)
+
+
 def _backward(detach_mean=False, detach_std=False, sum_gamma_over_n_only=False, mean_beta=False):
     def backward(grad_out, x, gamma, eps):
-        dx, dgamma = checks._bn_autograd_variant(grad_out, x, gamma, eps, detach_mean=detach_mean,
-                                                 detach_std=detach_std)
+        dx, dgamma = hidden.bn_autograd_variant(grad_out, x, gamma, eps, detach_mean=detach_mean,
+                                                detach_std=detach_std)
         if sum_gamma_over_n_only:
             dgamma = (grad_out * _standardize(x, (0, 2, 3), eps)).sum(axis=0)
         dbeta = grad_out.mean(axis=(0, 2, 3)) if mean_beta else grad_out.sum(axis=(0, 2, 3))
@@ -210,7 +281,16 @@ def _backward(detach_mean=False, detach_std=False, sum_gamma_over_n_only=False, 
 ])
 def test_backward_mistakes_are_named(unguarded, wrong, cause):
     with pytest.raises(CheckFailure, match=cause):
-        checks.check_batch_norm_backward(wrong, n_cases=5)
+        hidden.check_batch_norm_backward(wrong, n_cases=5)
+
+
+def test_backward_with_the_unbiased_variance_is_named_by_dgamma(reference):
+    def unbiased(grad_out, x, gamma, eps):
+        dx, _, dbeta = reference["batch_norm_backward"](grad_out, x, gamma, eps)
+        return dx, np.sum(grad_out * _standardize(x, (0, 2, 3), eps, ddof=1), axis=(0, 2, 3)), dbeta
+
+    with pytest.raises(CheckFailure, match="dgamma of .*\n.*unbiased variance"):
+        checks.check_batch_norm_backward(unbiased, n_cases=5)
 
 
 def test_backward_must_return_three_arrays(unguarded):
@@ -277,7 +357,7 @@ def test_batchnorm2d_initial_state_is_checked(reference):
         base.__init__(self, num_features, eps, momentum)
         self.running_var = np.zeros(num_features)
 
-    with pytest.raises(CheckFailure, match="running_var after construction"):
+    with pytest.raises(CheckFailure, match="running_var after construction(.|\n)*starts at 0"):
         checks.check_batchnorm2d_training(_layer_class(reference, {"__init__": zero_variance}))
 
 
