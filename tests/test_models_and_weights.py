@@ -1,6 +1,7 @@
 """The networks of notebook 09 (autograder.models), the shipped weights and their training script."""
 import hashlib
 import importlib.util
+import json
 import re
 
 import numpy as np
@@ -9,7 +10,7 @@ import torch
 from skimage import data as skimage_data
 from skimage.transform import resize
 
-from autograder import models
+from autograder import models, wire
 from autograder.data import load_mnist
 from autograder.models import MnistCNN, load_efficientnet_lite0, load_mnist_cnn, normalize_for_efficientnet
 
@@ -58,6 +59,18 @@ def test_architecture_shapes_and_names():
     assert model.features[:5](torch.zeros(1, 1, 28, 28)).shape == (1, 16, 8, 8)
     linears = [name for name, m in model.named_modules() if isinstance(m, torch.nn.Linear)]
     assert linears == ["classifier.1", "classifier.3"]
+
+
+def test_mnist_cnn_crosses_to_the_students_kernel_as_data():
+    # Under grading the checks of freeze and replace_head send MnistCNNs to the student's kernel.
+    model = load_mnist_cnn()
+    model.classifier[3].weight.requires_grad_(False)
+    encoder = wire.Encoder()
+    node = json.loads(json.dumps(encoder.encode(model)))
+    back = wire.Decoder([bytes(b) for b in encoder.buffers]).decode(node)
+    assert type(back) is MnistCNN and not back.training
+    assert [p.requires_grad for p in back.parameters()] == [p.requires_grad for p in model.parameters()]
+    assert all(torch.equal(a, b) for a, b in zip(back.state_dict().values(), model.state_dict().values()))
 
 
 def test_missing_weights_say_how_to_remake_them(tmp_path):
