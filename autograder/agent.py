@@ -148,9 +148,12 @@ class Agent:
             snapshot = decoder.snapshots.get(rid)
             if snapshot is None:
                 return False
-            data = obj.detach().numpy() if hasattr(obj, "detach") else obj
+            tensor = hasattr(obj, "detach")
+            data = obj.detach().numpy() if tensor else obj
             same = (data.shape, data.dtype) == snapshot[:2] and data.tobytes() == snapshot[2]
-            return same and getattr(obj, "grad", None) is None
+            if tensor:
+                same = same and obj.requires_grad == snapshot[3] and obj.grad is None
+            return same
 
         known = {id(obj): rid for rid, obj in decoder.by_rid.items()}
         encoder = wire.Encoder(self.handle, known=known, unchanged=unchanged)

@@ -358,7 +358,7 @@ class Decoder:
     def __init__(self, buffers, handle=None, originals=None):
         self.buffers = [memoryview(b).cast("B") if not isinstance(b, bytes) else b for b in buffers]
         self.by_rid = {}
-        self.snapshots = {}  # rid -> bytes of a received array or tensor, to see changes
+        self.snapshots = {}  # rid -> (shape, dtype, bytes[, requires_grad]) of an array or tensor
         self._handle = handle
         self._originals = originals
         self._nodes = 0
@@ -561,7 +561,7 @@ class Decoder:
                 original.grad = grad if grad is None or grad.shape == original.shape else None
             return original
         if rid is not None:
-            self.snapshots[rid] = (array.shape, array.dtype, array.tobytes())
+            self.snapshots[rid] = (array.shape, array.dtype, array.tobytes(), requires_grad)
         if cls is torch.nn.Parameter:
             tensor = torch.nn.Parameter(tensor, requires_grad=requires_grad)
         else:

@@ -199,3 +199,15 @@ def test_agent_keeps_student_objects_as_handles():
     assert np.array_equal(w, [0.0, 0.0])
     reply, _ = _serve(served, "lookup", name="undefined_name")
     assert reply["error"]["builtin"] == "NameError"
+
+
+def test_agent_sends_back_a_requires_grad_change_alone():
+    def freeze(model):
+        for parameter in model.parameters():
+            parameter.requires_grad_(False)
+        return model
+
+    served = agent.Agent({})
+    model = torch.nn.Linear(2, 2)
+    _, result = _serve(served, "call", (model,), target=served.handle(freeze)["id"])
+    assert result is model and [p.requires_grad for p in model.parameters()] == [False, False]
