@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from autograder.checking import (
-    Case, CheckFailure, call_student, check_against_oracle, check_raises, describe_call,
+    Case, CheckFailure, assert_close, call_student, check_against_oracle, check_raises, describe_call,
     describe_type, difference, make_rng, not_implemented_message,
 )
 
@@ -455,6 +455,17 @@ def check_backward_rejects_bad_input(max_backward, avg_backward):
     grad_out = rng.normal(size=(2, 3, 2, 3))
     indices = np.zeros((2, 3, 2, 3), dtype=np.int64)
     shape = (2, 3, 4, 6)
+    # A function that raises for every input must not earn this check: first a valid call.
+    x = rng.normal(size=shape)
+    settings = {"kernel_size": 2, "stride": 2, "padding": 0}
+    _, valid_indices = _torch_max_pool(x, settings)
+    for function, args, kwargs, expected in [
+            (max_backward, (grad_out, valid_indices, shape), {},
+             _autograd_max_pool(x, grad_out, settings)),
+            (avg_backward, (grad_out, shape, 2), {}, _autograd_avg_pool(x, grad_out, settings))]:
+        name = "max_pool2d_backward" if function is max_backward else "avg_pool2d_backward"
+        assert_close(call_student(function, args, kwargs, name=name, forbidden=LIBRARY_BACKWARD),
+                     expected, what=f"{name} on valid input (2x2 windows, stride 2)")
     bad_max = [
         ((grad_out, indices[:, :, :1], shape), "grad_out and indices must have the same shape"),
         ((grad_out[0], indices[0], shape), "grad_out must be 4-D (N, C, H_out, W_out)"),

@@ -1,19 +1,42 @@
 """No callable students receive computes a graded function's answer.
 
-The student bundle is built; every public callable defined in its package is bound, in a graded
-kernel holding the reference solution, in place of each graded function it could be called as,
-and the test cells that use that function must then all fail (0 of their points).
+The student bundle is built; every public callable defined in its package is bound in place of
+each graded function it could be called as (its signature accepts the function's required
+arguments), next to the reference solution of every other function, and the test cells that use
+that function (hidden tests included) must then all fail. The cells run in this process, with
+the same checks as grading, each binding with a time limit.
 """
 import ast
+import contextlib
 import importlib
 import inspect
+import signal
 
 import pytest
 
-import mutant_runner
+from autograder import checking
 from autograder.grader import bundle, notebooks, release
 
 ASSIGNMENTS = release.assignments()
+SECONDS_PER_CELL = 5
+
+
+class _TooSlow(Exception):
+    pass
+
+
+@contextlib.contextmanager
+def _time_limit(seconds):
+    def stop(*_):
+        raise _TooSlow()
+
+    previous = signal.signal(signal.SIGALRM, stop)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 @pytest.fixture(scope="module")
@@ -60,28 +83,34 @@ def _accepts(function, count):
     return True
 
 
+def _passes(source, namespace):
+    try:
+        with _time_limit(SECONDS_PER_CELL):
+            exec(compile(source, "<test cell>", "exec"), dict(namespace))
+    except BaseException:  # anything a wrong function raises, or too slow: no points
+        return False
+    return True
+
+
 @pytest.mark.parametrize("assignment", [
     pytest.param(a, marks=pytest.mark.xdist_group(f"references-{a}")) for a in ASSIGNMENTS])
 def test_no_bundled_callable_earns_a_graded_functions_points(repo, candidates, assignment):
     nb = notebooks.read(repo / "solutions" / assignment / f"{assignment}.ipynb")
-    graded = _graded(nb)
-    cells = {name: [c for c in nb.cells if notebooks.is_test(c) and name in _names(c.source)]
-             for name in graded}
+    setup = next(c.source for c in nb.cells if notebooks.grade_id(c) == "setup")
+    namespace = {"__name__": "__main__"}
+    exec(setup, namespace)
+    notebooks.solution_namespace(nb, namespace)
+    checking.set_grading_seed(12345)
+    tests = [c.source for c in nb.cells if notebooks.is_test(c)]
+    assert all(_passes(source, namespace) for source in tests), "the reference fails a test"
     earned = []
-    with mutant_runner.session_for(nb) as session:
-        session.run_notebook()
-        solution_cells = {notebooks.grade_id(c): (i, c) for i, c in enumerate(session.nb.cells)
-                          if notebooks.is_solution(c)}
-        for name, required in graded.items():
-            index, reference = next(v for v in solution_cells.values()
-                                    if f"def {name}(" in v[1].source or f"class {name}" in v[1].source)
-            for module, attribute, value in candidates:
-                if not _accepts(value, required):
-                    continue
-                session.run_source(f"import {module} as _bound\n{name} = _bound.{attribute}", index)
-                passing = [notebooks.grade_id(cell) for cell in cells[name]
-                           if session.run_test(notebooks.grade_id(cell)).passed]
+    for name, required in _graded(nb).items():
+        cells = [source for source in tests if name in _names(source)]
+        for module, attribute, value in candidates:
+            if _accepts(value, required):
+                bound = dict(namespace, **{name: value})
+                passing = [s.splitlines()[0] for s in cells if _passes(s, bound)]
                 if passing:
                     earned.append(f"{module}.{attribute} as {name}: {passing}")
-            session.run_source(reference.source, index)
+    checking.set_grading_seed(None)
     assert not earned, "bundled callables that earn a graded function's points:\n" + "\n".join(earned)
