@@ -4,6 +4,7 @@ Layout: one nbgrader assignment per notebook. ``solutions/<assignment>/<assignme
 source (nbgrader's ``source`` directory) and ``notebooks/<assignment>/<assignment>.ipynb`` the
 student release (nbgrader's ``release`` directory).
 """
+import copy
 from pathlib import Path
 
 from nbgrader.preprocessors import (
@@ -47,6 +48,19 @@ class StampGenerated(NbGraderPreprocessor):
         return nb, resources
 
 
+class StampLanguageInfo(NbGraderPreprocessor):
+    """Store in the release the ``language_info`` its kernel reports (ipykernel on the Python
+    that generates the release, the course's environment). JupyterLab replaces a notebook's
+    ``language_info`` by its kernel's as soon as the kernel connects, so a notebook that stores
+    another one (``{"name": "python", "version": "3.11"}``) opens as modified."""
+
+    def preprocess(self, nb, resources):
+        from ipykernel.ipkernel import IPythonKernel
+
+        nb.metadata["language_info"] = copy.deepcopy(IPythonKernel.language_info)
+        return nb, resources
+
+
 class TagTestCells(NbGraderPreprocessor):
     """Tag the release's test cells ``raises-exception``: JupyterLab's and nbclient's "run all"
     then goes on past a test that fails (an exercise not done yet) to the widgets and figures
@@ -68,11 +82,11 @@ def configure(c, root):
     c.CourseDirectory.source_directory = SOURCE_DIRECTORY
     c.CourseDirectory.release_directory = RELEASE_DIRECTORY
 
-    # nbgrader's own pipeline, plus the stamp and the test cells' tags.
+    # nbgrader's own pipeline, plus the stamps and the test cells' tags.
     c.GenerateAssignment.preprocessors = [
         IncludeHeaderFooter, InstantiateTests, LockCells, ClearSolutions, ClearOutput,
         CheckCellMetadata, ComputeChecksums, SaveCells, ClearHiddenTests, ClearMarkScheme,
-        ComputeChecksums, CheckCellMetadata, StampGenerated, TagTestCells,
+        ComputeChecksums, CheckCellMetadata, StampGenerated, StampLanguageInfo, TagTestCells,
     ]
     c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
 
