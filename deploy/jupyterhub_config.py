@@ -17,6 +17,11 @@ come from environment variables so that the test and a real server use the same 
     CNN_COURSE_ADMIN_PASSWORD  the instructors' password (at least 32 characters, a different one)
     CNN_COURSE_SERVICE_TOKEN   API token of the "course-admin" service (creates users, tokens, servers)
 
+Students' servers run nbgrader's student side only (the Assignments tab and Validate). The
+instructors' own servers run the formgrader (nbgrader's "one class, one grader"): each points it
+at their course directory with ``~/.jupyter/nbgrader_config.py`` and opens
+``/user/<name>/formgrader`` in a browser tab of its own (JupyterHub forbids framing it in JupyterLab).
+
 For a real university, change:
 - the authenticator: ``oauthenticator`` (GitHub, Google, Azure AD, generic OpenID Connect) or
   ``ltiauthenticator`` (Moodle, Canvas: the LMS launches the hub), instead of the shared password;
@@ -57,6 +62,15 @@ c.SharedPasswordAuthenticator.admin_password = os.environ.get("CNN_COURSE_ADMIN_
 c.Authenticator.allowed_users = set(instructors + students)
 c.Authenticator.admin_users = set(instructors)
 
+
+
+def _jupyter_config_path(spawner):
+    """Students' servers read deploy/install.sh's student folder first: nbgrader's student side
+    only (the Assignments tab and Validate). Instructors' servers keep every nbgrader extension:
+    their formgrader is nbgrader's "one class, one grader" set-up, served by their own server."""
+    return "" if spawner.user.name in instructors else os.path.join(prefix, "etc", "jupyter-student")
+
+
 # Servers: JupyterLab with nbgrader's extensions, from the course's environment, as each user.
 c.JupyterHub.spawner_class = "localprocess"
 c.Spawner.cmd = [os.path.join(venv_bin, "jupyterhub-singleuser")]
@@ -65,6 +79,7 @@ c.Spawner.notebook_dir = "~"
 c.Spawner.environment = {
     "PATH": venv_bin + ":/usr/local/bin:/usr/bin:/bin",  # nbgrader needs alembic on PATH
     "CNN_COURSE_EXCHANGE": exchange,
+    "JUPYTER_CONFIG_PATH": _jupyter_config_path,
 }
 c.Spawner.http_timeout = 120
 c.Spawner.start_timeout = 120

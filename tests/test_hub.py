@@ -3,13 +3,17 @@
 One instructor and three students, each a real Unix user whose server the hub starts as that
 user. The instructor releases notebook 01; each student fetches it and submits through their own
 server behind the hub's proxy, with their own token (a solution, the blank release, a mutant);
-the instructor collects, autogrades and exports. Needs root and ``deploy/install.sh`` (which
-``scripts/run_tests.sh`` runs); everything it starts and every user it adds is removed after.
+the instructor collects, autogrades and exports. Students' servers run nbgrader's student side
+only; the instructor's own server runs the formgrader, which lists the course's assignments and
+the graded submissions' scores, over its API and in a real browser logged in through the hub.
+Needs root and ``deploy/install.sh`` (which ``scripts/run_tests.sh`` runs); everything it starts
+and every user it adds is removed after.
 """
 import csv
 import json
 import os
 import pwd
+import re
 import secrets
 import shutil
 import signal
@@ -23,9 +27,10 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import sync_playwright
 
 import mutants
-from autograder.grader import notebooks
+from autograder.grader import notebooks, release
 from autograder.grader.course_config import COURSE_ID
 
 pytestmark = pytest.mark.hub
@@ -39,6 +44,11 @@ INSTRUCTOR = "cnnhub-teacher"
 STUDENTS = {"cnnhub-ada": "solution", "cnnhub-bo": "blank", "cnnhub-cy": "mutant"}
 START_SECONDS = 180
 USER_MARK = "cnn-course hub test (temporary)"  # GECOS of the users this test adds
+INSTRUCTOR_TOOLS = {"@jupyter/nbgrader:formgrader", "@jupyter/nbgrader:course-list",
+                    "@jupyter/nbgrader:create-assignment"}
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
 
 
 def _free_port():
@@ -119,13 +129,18 @@ def _remove_user(name):
 
 
 def _set_up_instructor_course(home):
-    """The instructor's course directory: the nbgrader configuration, the package, the source."""
+    """The instructor's course directory (the nbgrader configuration, the package, the sources)
+    and, as nbgrader documents it for JupyterHub, ``~/.jupyter/nbgrader_config.py`` pointing the
+    formgrader of the instructor's own server at it."""
     course = home / "course"
-    (course / "solutions").mkdir(parents=True)
+    course.mkdir()
     shutil.copy2(REPO / "nbgrader_config.py", course)
     shutil.copytree(REPO / "autograder", course / "autograder",
                     ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copytree(REPO / "solutions" / ASSIGNMENT, course / "solutions" / ASSIGNMENT)
+    shutil.copytree(REPO / "solutions", course / "solutions")
+    (home / ".jupyter").mkdir()
+    (home / ".jupyter" / "nbgrader_config.py").write_text(
+        f"c = get_config()  # noqa: F821\nload_subconfig({str(course / 'nbgrader_config.py')!r})  # noqa: F821\n")
     subprocess.run(["chown", "-R", f"{INSTRUCTOR}:{INSTRUCTOR}", str(home)], check=True)
     return course
 
@@ -162,7 +177,8 @@ def hub():
     assert os.geteuid() == 0, "the JupyterHub test runs as root: it adds Unix users and spawns as them"
     assert (VENV_BIN / "jupyterhub").exists(), (
         f"no course installation at {PREFIX}: run `bash deploy/install.sh {PREFIX}` as root")
-    base = Path(tempfile.mkdtemp(prefix="cnn-hub-test-"))
+    # Not under /tmp: the grading sandbox mounts an empty /tmp over the instructor's course there.
+    base = Path(tempfile.mkdtemp(prefix="cnn-hub-test-", dir="/var/tmp"))
     base.chmod(0o755)
     homes, exchange, state = base / "home", base / "exchange", base / "state"
     for folder, mode in ((homes, 0o755), (exchange, 0o777), (state, 0o700)):
@@ -171,6 +187,7 @@ def hub():
     users, added = [INSTRUCTOR, *STUDENTS], []
     hub = Hub(base)
     hub.exchange = exchange
+    hub.password, hub.admin_password = secrets.token_hex(8), secrets.token_hex(20)
     log = open(state / "jupyterhub.log", "w")
     try:
         for user in users:
@@ -182,8 +199,7 @@ def hub():
                    CNN_COURSE_HUB_PORT=str(_free_port()),
                    CNN_COURSE_PROXY_API_URL=f"http://127.0.0.1:{_free_port()}",
                    CNN_COURSE_INSTRUCTORS=INSTRUCTOR, CNN_COURSE_STUDENTS=",".join(STUDENTS),
-                   CNN_COURSE_PASSWORD=secrets.token_hex(8),
-                   CNN_COURSE_ADMIN_PASSWORD=secrets.token_hex(20),
+                   CNN_COURSE_PASSWORD=hub.password, CNN_COURSE_ADMIN_PASSWORD=hub.admin_password,
                    CNN_COURSE_SERVICE_TOKEN=hub.service_token)
         hub.process = subprocess.Popen(
             [str(VENV_BIN / "jupyterhub"), "-f", str(REPO / "deploy" / "jupyterhub_config.py")],
@@ -214,7 +230,10 @@ def hub():
         shutil.rmtree(base, ignore_errors=True)
 
 
-def test_a_class_releases_fetches_submits_and_is_graded_through_the_hub(hub):
+@pytest.fixture(scope="module")
+def graded(hub):
+    """Notebook 01 released, fetched and submitted through the hub, collected, autograded and
+    exported by the instructor: the rows of grades.csv by student."""
     course, exchange = hub.course, hub.exchange
     _run_as(INSTRUCTOR, ["nbgrader", "generate_assignment", ASSIGNMENT, "--force"], course, exchange)
     _run_as(INSTRUCTOR, ["nbgrader", "release_assignment", ASSIGNMENT], course, exchange)
@@ -236,19 +255,22 @@ def test_a_class_releases_fetches_submits_and_is_graded_through_the_hub(hub):
         status, submitted = hub.user_request(student, "POST", "/assignments/submit", query=ids)
         assert status == 200 and submitted["success"], submitted
 
-    inbound = exchange / COURSE_ID / "inbound"
+    _run_as(INSTRUCTOR, ["nbgrader", "collect", ASSIGNMENT], course, exchange)
+    _run_as(INSTRUCTOR, ["nbgrader", "autograde", ASSIGNMENT], course, exchange)
+    _run_as(INSTRUCTOR, ["nbgrader", "export"], course, exchange)
+    with open(course / "grades.csv", newline="") as grades:
+        return {row["student_id"]: row for row in csv.DictReader(grades)}
+
+
+def test_a_class_releases_fetches_submits_and_is_graded_through_the_hub(hub, graded):
+    inbound = hub.exchange / COURSE_ID / "inbound"
     for student in STUDENTS:
         _assert_denied(student, inbound)
     owners = {pwd.getpwuid(entry.stat().st_uid).pw_name: entry.name.split("+")[0]
               for entry in inbound.iterdir()}
     assert owners == {student: student for student in STUDENTS}, (
         f"each submission must be owned by the student who made it: {owners}")
-
-    _run_as(INSTRUCTOR, ["nbgrader", "collect", ASSIGNMENT], course, exchange)
-    _run_as(INSTRUCTOR, ["nbgrader", "autograde", ASSIGNMENT], course, exchange)
-    _run_as(INSTRUCTOR, ["nbgrader", "export"], course, exchange)
-    with open(course / "grades.csv", newline="") as grades:
-        rows = {row["student_id"]: row for row in csv.DictReader(grades)}
+    rows = graded
     scores = {student: float(rows[student]["score"]) for student in STUDENTS}
     maximum = float(rows["cnnhub-ada"]["max_score"])
     assert maximum == 100 and scores["cnnhub-ada"] == 100, scores
@@ -269,3 +291,94 @@ def test_students_cannot_read_the_instructors_sources_or_each_others_homes(hub):
         _assert_denied(student, hub.course / "solutions" / ASSIGNMENT)
         for other in STUDENTS.keys() - {student}:
             _assert_denied(student, homes / other)
+
+
+def _page_config(hub, user):
+    """The JupyterLab page configuration ``user``'s server sends (its disabled extensions)."""
+    status, page = hub.user_request(user, "GET", "/lab")
+    assert status == 200, (user, status, str(page)[:500])
+    match = re.search(r'<script id="jupyter-config-data" type="application/json">(.*?)</script>',
+                      page, re.S)
+    return json.loads(match.group(1))
+
+
+def test_students_get_nbgraders_student_side_only(hub):
+    for student in STUDENTS:
+        disabled = set(_page_config(hub, student).get("disabledExtensions", []))
+        assert INSTRUCTOR_TOOLS <= disabled, (student, disabled)
+        for path in ("/formgrader/api/assignments", "/formgraders"):
+            status, _ = hub.user_request(student, "GET", path)
+            assert status == 404, f"{student}'s server answers {path}: HTTP {status}"
+        status, listed = hub.user_request(student, "GET", "/assignments", query={"course_id": COURSE_ID})
+        assert status == 200 and listed["success"], listed
+    disabled = set(_page_config(hub, INSTRUCTOR).get("disabledExtensions", []))
+    assert not INSTRUCTOR_TOOLS & disabled, disabled
+
+
+def test_the_instructors_formgrader_lists_the_assignments_and_the_scores(hub, graded):
+    status, assignments = hub.user_request(INSTRUCTOR, "GET", "/formgrader/api/assignments")
+    assert status == 200, assignments
+    by_name = {a["name"]: a for a in assignments}
+    assert sorted(by_name) == release.assignments(), sorted(by_name)
+    assert by_name[ASSIGNMENT]["num_submissions"] == len(STUDENTS), by_name[ASSIGNMENT]
+    status, submissions = hub.user_request(INSTRUCTOR, "GET", f"/formgrader/api/submissions/{ASSIGNMENT}")
+    assert status == 200, submissions
+    assert {s["student"]: s["score"] for s in submissions} == {
+        student: float(graded[student]["score"]) for student in STUDENTS}
+    status, courses = hub.user_request(INSTRUCTOR, "GET", "/formgraders")
+    assert status == 200 and courses["success"], courses
+    assert [(c["course_id"], c["url"].endswith(f"/user/{INSTRUCTOR}/formgrader"))
+            for c in courses["value"]] == [(COURSE_ID, True)], courses
+
+
+def _log_in(browser, hub, user, password):
+    """A browser page logged in to the hub as ``user`` through its login form."""
+    page = browser.new_context(viewport={"width": 1400, "height": 900}).new_page()
+    page.goto(f"{hub.url}/hub/login")
+    page.fill("#username_input", user)
+    page.fill("#password_input", password)
+    page.click("#login_submit")
+    page.wait_for_url(re.compile(rf".*/user/{user}/lab.*"), timeout=120_000)
+    return page
+
+
+def test_in_a_browser_through_the_hub_students_see_no_instructor_tools_and_the_instructor_grades(
+        hub, graded):
+    shots = REPO / "test-artifacts" / "hub"
+    shots.mkdir(parents=True, exist_ok=True)
+    scores = [f"{float(graded[student]['score']):g} / 100" for student in STUDENTS]
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                             args=CHROMIUM_ARGS)
+        try:
+            page = _log_in(browser, hub, "cnnhub-ada", hub.password)
+            page.locator(".lm-MenuBar-itemLabel", has_text="Nbgrader").first.click(timeout=120_000)
+            page.wait_for_selector(".lm-Menu:not(.lm-mod-hidden) .lm-Menu-itemLabel")
+            labels = page.locator(".lm-Menu .lm-Menu-item:visible .lm-Menu-itemLabel").all_inner_texts()
+            assert [label for label in labels if label.strip()] == ["Assignment List"], labels
+            tabs = page.locator(".jp-SideBar.jp-mod-right .lm-TabBar-tab").evaluate_all(
+                "els => els.map(e => e.getAttribute('title') || e.innerText)")
+            assert not [t for t in tabs if "Create Assignment" in t], tabs
+            page.screenshot(path=str(shots / "student_lab.png"))
+
+            page = _log_in(browser, hub, INSTRUCTOR, hub.admin_password)
+            # JupyterHub (4.1 and later) lets no page frame a server's pages, so the formgrader
+            # opens in a tab of its own, as nbgrader's documentation says.
+            page.goto(f"{hub.url}/user/{INSTRUCTOR}/formgrader")
+            for assignment in release.assignments():
+                page.locator("td", has_text=assignment).first.wait_for(timeout=60_000)
+            page.screenshot(path=str(shots / "formgrader_assignments.png"))
+            page.get_by_role("link", name="Manual Grading").first.click()
+            page.get_by_role("link", name=ASSIGNMENT).first.click()
+            page.locator("th", has_text="Notebook ID").wait_for(timeout=60_000)
+            page.get_by_role("link", name=ASSIGNMENT).last.click()
+            for score in scores:
+                page.locator("tr", has_text="Submission #").filter(has_text=score).first.wait_for(
+                    timeout=60_000)
+            page.screenshot(path=str(shots / "formgrader_scores.png"))
+            page.get_by_role("link", name="Submission #1").click()
+            page.locator("input.score").first.wait_for(timeout=60_000)
+            page.locator("input.score").first.scroll_into_view_if_needed()
+            page.screenshot(path=str(shots / "formgrader_manual_grading.png"))
+        finally:
+            browser.close()
