@@ -154,18 +154,25 @@ def _raised_by_a_check(tb):
 def requires(*names):
     """Run a demo that uses the student's functions ``names``.
 
-    If one of them is not implemented yet, the cell prints which one to implement (and closes the
-    figures the demo opened) instead of failing.
+    If one of them is not implemented yet, or raises, the cell prints which one and why (and
+    closes the figures the demo opened) instead of failing: a "Run All" goes on to the cells
+    below. The exercise's own tests say more about a mistake.
     """
     import matplotlib.pyplot as plt
 
     before = set(plt.get_fignums())
     try:
         yield
-    except NotImplementedError as error:
+    except Exception as error:  # the student's code may raise anything; a demo reports it
         for number in set(plt.get_fignums()) - before:
             plt.close(number)
         missing = innermost_function(error.__traceback__)
         listed = ", ".join(f"`{n}`" for n in names) or f"`{missing}`"
-        print(f"This demo needs {listed}: `{missing}` is not implemented yet. Implement it above "
-              "(replace `raise NotImplementedError()`), run its cell, then run this cell again.")
+        if isinstance(error, NotImplementedError):
+            print(f"This demo needs {listed}: `{missing}` is not implemented yet. Implement it "
+                  "above (replace `raise NotImplementedError()`), run its cell, then run this "
+                  "cell again.")
+            return
+        where = "".join(f"\n  in your code, {line}" for line in checking.student_frames(error))
+        print(f"This demo stopped: {type(error).__name__}: {error}{where}\nIt uses {listed}; "
+              "their tests above say what differs from the expected results.")

@@ -74,15 +74,13 @@ def selfcheck(path=None):
     """Print the table for the saved notebook ``path`` (default: the notebook running this)."""
     if os.environ.get(NESTED):
         print("(the self-check itself is skipped while the self-check runs this notebook)")
-        return None
+        return
     path = path or os.environ.get("JPY_SESSION_NAME")
     if not path:
         raise ValueError("give the notebook's path: selfcheck('01_convolution.ipynb')")
     print("Running the saved notebook in a fresh kernel (save it first: the self-check reads "
           "the file) ...")
-    rows = check(path)
-    print(table(rows))
-    return rows
+    print(table(check(path)))
 
 
 def main(argv=None):

@@ -52,3 +52,12 @@ def test_selfcheck_tabulates_the_test_cells(tmp_path):
                                            ("test4", "failed")]
     text = selfcheck.table(rows)
     assert "1 of 3 test cells pass" in text and "2 of 6 points" in text
+
+
+def test_a_demo_that_meets_a_wrong_answer_reports_it_and_lets_run_all_go_on(tmp_path):
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in (
+        CELLS[0], "def double(x):\n    return x[10]",
+        "with requires('double'):\n    double(np.arange(3.0))")])
+    notebooks.execute(nb, cwd=tmp_path, allow_errors=False)
+    text = "".join(o.get("text", "") for o in nb.cells[2].outputs)
+    assert "This demo stopped: IndexError" in text and "return x[10]" in text

@@ -96,7 +96,10 @@ def bwrap_command(ipc_dir, *, bwrap="bwrap"):
     args = [bwrap, "--unshare-user", "--uid", "65534", "--gid", "65534", "--unshare-pid",
             "--unshare-ipc", "--unshare-uts", "--unshare-net", "--unshare-cgroup-try",
             "--die-with-parent", "--hostname", "grading", "--clearenv",
-            "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/dev/shm"]
+            "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/dev/shm",
+            # the writable folders first: what is bound below may lie under /tmp
+            "--size", str(SCRATCH_BYTES), "--tmpfs", "/tmp",
+            "--size", str(SCRATCH_BYTES), "--tmpfs", WORK_DIR]
     _bind_system(args)
     for folder in _python_dirs():
         if root in folder.parents or folder == root:
@@ -109,9 +112,7 @@ def bwrap_command(ipc_dir, *, bwrap="bwrap"):
     args += ["--ro-bind", str(package), str(package), "--tmpfs", str(package / "grader")]
     if (root / "data").is_dir():
         args += ["--ro-bind", str(root / "data"), str(root / "data")]
-    args += ["--size", str(SCRATCH_BYTES), "--tmpfs", "/tmp",
-             "--size", str(SCRATCH_BYTES), "--tmpfs", WORK_DIR,
-             "--bind", str(ipc_dir), str(ipc_dir), "--chdir", WORK_DIR]
+    args += ["--bind", str(ipc_dir), str(ipc_dir), "--chdir", WORK_DIR]
     for name, value in kernel_environment(python_path=root).items():
         args += ["--setenv", name, value]
     return args + ["--"]
