@@ -54,8 +54,8 @@ LIBRARY_LAYERS = LIBRARY_UNFOLD + LIBRARY_AUTOGRAD + LIBRARY_RELU + LIBRARY_SOFT
 LIBRARY_TRAINING = LIBRARY_LAYERS + (torch.optim.SGD.step,)
 
 UNSTABLE = (
-    "the result holds inf or nan: exp overflows for scores this large (exp(710) is already inf "
-    "in float64). Subtract each row's maximum before exp: softmax(s) = softmax(s - max s)"
+    "exp overflows for scores this large (exp(710) is already inf in float64). Subtract each "
+    "row's maximum before exp: softmax(s) = softmax(s - max s)"
 )
 LOG_OF_UNDERFLOW = (
     "a probability underflowed to 0 before its log was taken. Compute "
@@ -132,8 +132,9 @@ DAMPENED = (
 NESTEROV = "this is Nesterov's update, p -= lr * (grad + momentum * v): plain momentum is p -= lr * v"
 MOMENTUM_IGNORED = "the step ignores the velocity: PyTorch steps p -= lr * v, with v = momentum * v + grad"
 NOT_IN_PLACE = (
-    "params[{name!r}] was replaced by a new array: update it in place (param -= lr * v) so that "
-    "the layer holding this array sees the new values"
+    "params[{name!r}] is a new array, not the one passed in.\nLikely cause: the parameter was "
+    "replaced (params[name] = ...) instead of updated in place (param -= lr * v); the layer that "
+    "holds the old array never sees the new values"
 )
 
 
@@ -378,7 +379,7 @@ def close(actual, expected, what, likely=()):
         return
     if (type(actual) is np.ndarray and actual.dtype.kind == "f"
             and not np.all(np.isfinite(actual)) and np.all(np.isfinite(expected))):
-        raise CheckFailure(f"{what}: {UNSTABLE}")
+        raise CheckFailure(f"{what}: the result holds inf or nan.\nLikely cause: {UNSTABLE}")
     assert_close(actual, expected, what=what, likely=likely() if callable(likely) else likely)
 
 
@@ -474,7 +475,8 @@ def check_softmax_is_stable(fn, name="softmax"):
             if broken.any():
                 below = scores.max(axis=1) < scores.max()
                 cause = GLOBAL_MAXIMUM if np.all(below[broken]) else UNSTABLE
-                raise CheckFailure(f"{call} holds inf or nan in row(s) {np.flatnonzero(broken).tolist()}: {cause}")
+                raise CheckFailure(f"{call} holds inf or nan in row(s) "
+                                   f"{np.flatnonzero(broken).tolist()}.\nLikely cause: {cause}")
         assert_close(got, expected, what=call)
 
 
@@ -498,7 +500,7 @@ def check_cross_entropy_result(result, scores, labels, call):
     expected_loss, expected_grad = cross_entropy_by_torch(scores, labels)
     loss = as_number(loss, call)
     if not np.isfinite(loss):
-        raise CheckFailure(f"the loss of {call} is {loss}: "
+        raise CheckFailure(f"the loss of {call} is {loss}.\nLikely cause: "
                            + (LOG_OF_UNDERFLOW if loss == np.inf else UNSTABLE))
     n = len(scores)
     assert_close(loss, expected_loss, what=f"the loss of {call}",
@@ -581,8 +583,8 @@ def check_col2im(fn, seed=None, n_cases=10, *, strided=False, name="col2im"):
             if ones and type(got) is np.ndarray and got.shape == expected.shape \
                     and np.any(expected > 1) and np.array_equal(got, (expected > 0) * 1.0):
                 raise CheckFailure(f"{call} gives 1 at every covered pixel; expected the number of "
-                                   f"windows covering it (up to {int(expected.max())}): "
-                                   f"{COL2IM_OVERWRITES}")
+                                   f"windows covering it (up to {int(expected.max())}).\n"
+                                   f"Likely cause: {COL2IM_OVERWRITES}")
             close(got, expected, call)
             if not ones:
                 inner = float(np.sum(unfold(x, k, stride, padding) * cols))
@@ -625,7 +627,8 @@ def check_bias_gradient(actual, expected, grad_out, axes, what):
     if unsummed or any(type(actual) is np.ndarray and actual.shape == w.shape
                        and difference(actual, w, check_dtype=False) is None for w in wrong):
         shape = f" (shape {actual.shape})" if type(actual) is np.ndarray else ""
-        raise CheckFailure(f"{what}{shape}: {BIAS_NOT_SUMMED}")
+        raise CheckFailure(f"{what}{shape} differs from autograd's (shape {expected.shape}).\n"
+                           f"Likely cause: {BIAS_NOT_SUMMED}")
     assert_close(actual, expected, what=what)
 
 
@@ -762,8 +765,8 @@ def check_linear_layer(Linear, seed=None, n_cases=6, name="Linear"):
         grads = array_dict(layer, "grads", {"w": None, "b": None}, label)
         if type(grads["w"]) is np.ndarray and grads["w"].shape == dw.T.shape:
             raise CheckFailure(f"grads['w'] after {what} has shape {grads['w'].shape}, expected "
-                               f"{dw.shape}, the weight's shape ({LINEAR_WEIGHT_LAYOUT}, so "
-                               "grads['w'] = grad_out.T @ x)")
+                               f"{dw.shape}, the weight's shape.\nLikely cause: it is x.T @ "
+                               f"grad_out; {LINEAR_WEIGHT_LAYOUT}, so grads['w'] = grad_out.T @ x")
         close(grads["w"], dw, f"grads['w'] after {what}",
               [(WEIGHT_GRAD_AVERAGED, dw / n)] if n > 1 else [])
         check_bias_gradient(grads["b"], db, grad_out, (0,), f"grads['b'] after {what}")
@@ -897,8 +900,8 @@ def check_initial_loss(ConvNet, images, labels, seed=0, tolerance=0.1, name="Con
         raise CheckFailure(
             f"the loss of a new {label} on {len(labels)} digits is {loss:.4f}; a network that has "
             f"learned nothing gives each of the 10 classes about 1/10, a loss near log(10) = "
-            f"{np.log(10):.4f} (within {tolerance}). A loss far from it points to the initialization "
-            "(PyTorch's default: uniform in [-1/sqrt(fan_in), 1/sqrt(fan_in)]) or to the loss")
+            f"{np.log(10):.4f} (within {tolerance}).\nLikely cause: the initialization (PyTorch's "
+            "default: uniform in [-1/sqrt(fan_in), 1/sqrt(fan_in)]) or the loss")
 
 
 TINY_NETWORK = ((1, 10, 10), (2, 3), 3, 4)

@@ -376,7 +376,7 @@ def test_sgd_mistakes_are_named(ref):
 
     assert checks.CS231N_VELOCITY in _message(checks.check_sgd_momentum_step, cs231n, seed=1)
     assert checks.DAMPENED in _message(hidden.check_sgd_momentum_step, dampened, 1)
-    assert "replaced by a new array" in _message(checks.check_sgd_momentum_step, replacing, seed=1)
+    assert "instead of updated in place" in _message(checks.check_sgd_momentum_step, replacing, seed=1)
 
 
 def test_training_mistakes_fail(ref):
