@@ -79,7 +79,7 @@ def test_each_submission_gets_its_expected_outcome(graded):
         problems = []
         if result["status"] != want.status:
             problems.append(f"status {result['status']!r} ({result['notes']})")
-        if want.status == "graded" and want.score is not None and result["score"] != want.score:
+        if want.score is not None and result["score"] != want.score:
             failing = {c: s for c, s in result["cells"].items() if s[0] < s[1]}
             problems.append(f"score {result['score']} (cells below full marks: {failing})")
         for cell in want.zero_cells:
@@ -108,7 +108,7 @@ def test_only_the_graded_assignment_counts_towards_the_maximum(graded):
 
 
 def test_summary_has_mean_and_failure_rate_per_cell_and_flags(graded):
-    _, _, _, out, _ = graded
+    _, expected, _, out, _ = graded
     with open(out / "summary.csv", newline="", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
     cells = {row["cell"]: row for row in rows if not row["cell"].startswith("(")}
@@ -116,8 +116,10 @@ def test_summary_has_mean_and_failure_rate_per_cell_and_flags(graded):
     assert 0 < float(cells["conv2d_matches_torch"]["failure_rate"]) < 1
     assert 0 < float(cells["conv2d_matches_torch"]["mean_score"]) < float(cells["conv2d_matches_torch"]["points"])
     flags = {row["cell"]: int(row["graded"]) for row in rows if row["cell"].startswith("(")}
+    statuses = [want.status for want in expected.values()]
     assert flags == {"(blank, among the graded)": 1, "(missing)": 1, "(unreadable)": 2,
-                     "(not this notebook)": 1, "(needs manual grade)": 2}
+                     "(not this notebook)": 1,
+                     "(needs manual grade)": statuses.count("needs manual grade")}
     assert (out / "summary.png").stat().st_size > 1000
     assert (out / "feedback" / "reference" / ASSIGNMENT / HTML).exists()
     assert (out / "autograded" / "reference" / ASSIGNMENT / corpus.FILENAME).exists()
@@ -150,8 +152,6 @@ def test_feedback_has_offline_formulas_and_no_instructor_path(graded, repo):
         assert "cdnjs" not in page and "mathjax" not in page.lower()
         leaked = [folder for folder in _instructor_folders(repo, out) if folder in page]
         assert not leaked, (student, leaked)
-    wrong = (out / "feedback" / "wrong" / ASSIGNMENT / HTML).read_text(encoding="utf-8")
-    assert "autograder/checking.py" in wrong  # tracebacks keep the package's relative paths
 
 
 # ----------------------------------------------------------------------------- an LMS export

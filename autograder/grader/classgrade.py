@@ -59,6 +59,7 @@ import nbformat
 
 import autograder
 from autograder.grader import release
+from autograder.grader.execute import FlagForReview, METADATA_KEY
 from autograder.grader.lockedcells import EDITED_LOCKED_CELL
 
 # Matched (re.fullmatch) against each file's path inside its archive or folder: the student id is
@@ -393,14 +394,24 @@ def grade_student(student, submitted, assignments, scratch, overrides):
             if blank:
                 result["notes"].append("blank: no answer differs from the release")
             result["notes"] += _log_notes(graded.log)
-            result["autograded"] = str(course.root / "autograded" / student / assignment)
+            autograded = course.root / "autograded" / student / assignment
+            result["autograded"] = str(autograded)
+            result["review"] = _review_flags(autograded / f"{assignment}.ipynb")
             if graded.needs_manual_grade:
                 result["status"] = MANUAL
-                result["notes"].append(_reason(graded.log))
+                result["notes"].append("flagged for review: " + "; ".join(result["review"])
+                                       if result["review"] else _reason(graded.log))
             else:
                 result["feedback"] = str(course.feedback(assignment, student))
         results[assignment] = result
     return results
+
+
+def _review_flags(path):
+    """What the grader flagged for the instructor's review in a graded notebook."""
+    if not path.exists():
+        return []
+    return list(nbformat.read(str(path), 4).metadata.get(METADATA_KEY, {}).get("review", []))
 
 
 def _log_notes(log):
@@ -679,8 +690,8 @@ def record_in_course(course_dir, out, graded, submitted):
     For each: the submission in ``COURSE/submitted/`` unless one is there already (so that
     ``nbgrader autograde`` can regrade it), its graded notebook in ``COURSE/autograded/``, its
     feedback in ``COURSE/feedback/`` and its scores in ``COURSE``'s gradebook, read from the
-    graded notebook by nbgrader's own ``SaveAutoGrades``, as ``nbgrader autograde`` records
-    them. Returns the number recorded.
+    graded notebook by nbgrader's own ``SaveAutoGrades`` and the review flags by ``FlagForReview``,
+    as ``nbgrader autograde`` records them. Returns the number recorded.
     """
     from nbgrader.api import Gradebook
     from nbgrader.preprocessors import SaveAutoGrades
@@ -712,7 +723,8 @@ def record_in_course(course_dir, out, graded, submitted):
                 nb = nbformat.read(str(path), 4)
                 resources = {"nbgrader": {"notebook": path.stem, "assignment": assignment,
                                           "student": student, "db_url": db_url}}
-                SaveAutoGrades().preprocess(nb, resources)
+                for preprocessor in (SaveAutoGrades, FlagForReview):
+                    nb, resources = preprocessor().preprocess(nb, resources)
             feedback = out / "feedback" / student / assignment
             feedback_target = course_dir / "feedback" / student / assignment
             if feedback_target.exists():

@@ -67,6 +67,9 @@ class Expected:
     note: str = ""  # a fragment the CSV note must contain
 
 
+FLAGGED_AT_0 = Expected(status="needs manual grade", score=0, note="flagged for review")
+
+
 def _append(sources, cell, code):
     return dict(sources, **{cell: sources[cell] + "\n\n" + code})
 
@@ -122,8 +125,9 @@ def build(folder, release_path, solution_path):
             "import time\ndef sobel_kernels():\n    while True:\n        try:\n"
             "            time.sleep(0.1)\n        except KeyboardInterrupt:\n            pass"))),
             Expected(status="needs manual grade")),
+        # The sandboxed kernel dies: the grader flags it and the cell that killed it loses its points.
         "osexit": (filled(_append(reference, "sobel_kernels_solution", "import os\nos._exit(1)")),
-                   Expected(score=100)),
+                   Expected(status="needs manual grade", zero_cells=["sobel_kernels_match_scipy"])),
         "segfault": (filled(_append(reference, "sobel_kernels_solution",
                                     "import ctypes\nctypes.string_at(0)")),
                      Expected(status="needs manual grade")),
@@ -146,12 +150,15 @@ def build(folder, release_path, solution_path):
         "deletedtests": (without_tests(WRONG_01),
                          Expected(score=0, note="deleted test cells (put back and graded)")),
         "deletedtestsright": (without_tests(reference), Expected(score=100)),
-        "patchchecks": (filled(patched_in_cell(WRONG_01)), Expected(score=0)),
-        "patchinside": (filled(patched_inside_function(WRONG_01)), Expected(score=0)),
-        "patchlibraries": (filled(patched_in_cell(WRONG_01, PATCH_LIBRARIES)), Expected(score=0)),
+        # Tampering earns nothing, and the grader flags it for the instructor's review.
+        "patchchecks": (filled(patched_in_cell(WRONG_01)), FLAGGED_AT_0),
+        "patchinside": (filled(patched_inside_function(WRONG_01)), FLAGGED_AT_0),
+        "patchlibraries": (filled(patched_in_cell(WRONG_01, PATCH_LIBRARIES)), FLAGGED_AT_0),
         "hardcoded": (filled(HARDCODED_01), Expected(score=0)),
         "skiptags": (skip_tagged(WRONG_01), Expected(score=0)),
-        "forbidden": (filled(dict(reference, **FORBIDDEN_01)), Expected(zero_cells=GUARDED_CELLS_01)),
+        "forbidden": (filled(dict(reference, **FORBIDDEN_01)),
+                      Expected(status="needs manual grade", zero_cells=GUARDED_CELLS_01,
+                               note="flagged for review")),
         "mutatesinputs": (filled(mutated_input), Expected(zero_cells=["correlate1d_matches_numpy"])),
         "othercourse": (notebooks.read_string(json.dumps({
             "cells": [{"cell_type": "code", "metadata": {}, "source": "print('hello')",
