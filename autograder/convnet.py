@@ -81,6 +81,44 @@ RELU_SLOPE_AT_ZERO = (
 )
 RELU_ABS = "negative values become positive: ReLU keeps max(x, 0), it does not take |x|"
 RELU_MASK = "this is a 0/1 mask: ReLU returns the values max(x, 0), not whether they are positive"
+RELU_LEAKY = "negative values are scaled, not zeroed (a leaky ReLU): ReLU is max(x, 0)"
+RELU_MASK_FROM_GRAD = "the mask is taken from grad_out: it is where x (the input of relu) > 0"
+RELU_GRAD_IGNORED = "grad_out is not used: return grad_out * (x > 0)"
+RELU_TIMES_INPUT = "the gradient is multiplied by relu(x): ReLU's slope is 1 where x > 0, not x"
+SOFTMAX_COLUMNS_AFTER_SHIFT = (
+    "each row is shifted by its maximum, but the exponentials are divided by the sums of the "
+    "COLUMNS: divide each row by its own sum (axis=1)"
+)
+LABELS_AS_COLUMNS = (
+    "the labels index columns of every row (log_p[:, labels]): take one entry per row, "
+    "log_p[np.arange(N), labels]"
+)
+INPUT_GRAD_FLIPPED = (
+    "the input gradient uses the flipped kernel: with im2col it is col2im(W_row.T @ grad_out), "
+    "no flip (the flip appears only when writing it as a full convolution)"
+)
+SOFTMAX_TWICE = (
+    "the softmax is applied to the scores before softmax_cross_entropy, which applies it again: "
+    "give it the raw scores (logits) of the last layer"
+)
+RELU_MISSING = "the network lacks the ReLU after {layer}: conv, ReLU, pool in each block"
+VELOCITY_RESET = (
+    "the velocity starts over: keep one velocity dict for the whole run (not one per epoch or "
+    "per step), so that each step adds momentum * v"
+)
+DECAY_IGNORED = "the learning rate is not lr * lr_decay ** epoch (epoch = 0, 1, ...)"
+LAST_BATCH_DROPPED = (
+    "the last, smaller batch of each epoch is skipped: range(0, N, batch_size) gives it too"
+)
+NOT_LEARNING = (
+    "the labels do not follow their images (index images and labels with the same batch "
+    "indices), or the updates do not reach the network's parameters (update model.params in "
+    "place)"
+)
+VELOCITY_NOT_STORED = (
+    "the velocity is not kept: store v = momentum * v + grad back in velocity[name] (or update "
+    "the array in place)"
+)
 IM2COL_ROW_ORDER = (
     "the rows are ordered (kernel row, kernel column, channel): F.unfold and w.reshape(C_out, -1) "
     "order them (channel, kernel row, kernel column)"
@@ -409,7 +447,8 @@ def check_relu(fn, seed=None, n_cases=12, name="relu"):
     for x in relu_cases(make_rng(seed), n_cases):
         got = call_student(fn, (x,), name=name, forbidden=LIBRARY_RELU)
         close(got, via_torch(torch.relu, x), describe_call(name, (x,), {}),
-              lambda: [(RELU_ABS, np.abs(x)), (RELU_MASK, (x > 0).astype(np.float64))])
+              lambda: [(RELU_ABS, np.abs(x)), (RELU_MASK, (x > 0).astype(np.float64)),
+                       (RELU_LEAKY, via_torch(F.leaky_relu, x))])
 
 
 @one_thread
@@ -423,11 +462,9 @@ def check_relu_backward(fn, seed=None, n_cases=12, name="relu_backward"):
         _, (expected,) = by_autograd(torch.relu, [x], grad_out)
         close(got, expected, describe_call(name, (grad_out, x), {}),
               lambda: [(RELU_SLOPE_AT_ZERO, grad_out * (x >= 0)),
-                       ("the mask is taken from grad_out: it is where x (the input) > 0",
-                        grad_out * (grad_out > 0)),
-                       ("grad_out is not used: return grad_out * (x > 0)", (x > 0) * 1.0),
-                       ("the gradient is multiplied by relu(x): ReLU's slope is 1 where x > 0",
-                        grad_out * np.maximum(x, 0))])
+                       (RELU_MASK_FROM_GRAD, grad_out * (grad_out > 0)),
+                       (RELU_GRAD_IGNORED, (x > 0) * 1.0),
+                       (RELU_TIMES_INPUT, grad_out * np.maximum(x, 0))])
 
 
 # ----------------------------------------------------------------------------- softmax
@@ -447,9 +484,10 @@ def score_cases(rng, n_cases=12, *, large=False):
 
 def softmax_mistakes(scores):
     """Known wrong softmaxes of ``scores``, each computed by PyTorch."""
+    shifted = via_torch(lambda s: torch.exp(s - s.max(dim=1, keepdim=True).values), scores)
     return [(SOFTMAX_OVER_COLUMNS, via_torch(torch.softmax, scores, dim=0)),
-            (NOT_NORMALIZED, via_torch(lambda s: torch.exp(s - s.max(dim=1, keepdim=True).values),
-                                       scores))]
+            (SOFTMAX_COLUMNS_AFTER_SHIFT, shifted / shifted.sum(axis=0, keepdims=True)),
+            (NOT_NORMALIZED, shifted)]
 
 
 @one_thread
@@ -503,8 +541,10 @@ def check_cross_entropy_result(result, scores, labels, call):
         raise CheckFailure(f"the loss of {call} is {loss}.\nLikely cause: "
                            + (LOG_OF_UNDERFLOW if loss == np.inf else UNSTABLE))
     n = len(scores)
+    log_p = via_torch(torch.log_softmax, scores, dim=1)
     assert_close(loss, expected_loss, what=f"the loss of {call}",
-                 likely=[(LOSS_SUMMED, expected_loss * n)] if n > 1 else [])
+                 likely=([(LOSS_SUMMED, expected_loss * n)] if n > 1 else [])
+                 + ([(LABELS_AS_COLUMNS, -log_p[:, np.asarray(labels)].mean())] if n > 1 else []))
     close(grad, expected_grad, f"grad_scores of {call}",
           lambda: ([(NOT_AVERAGED, expected_grad * n)] if n > 1 else [])
           + [(SIGN_FLIPPED, -expected_grad), (f"{NOT_AVERAGED}; and its sign is flipped", -expected_grad * n)])
@@ -661,7 +701,10 @@ def check_conv_case(Conv2d, case, rng, name="Conv2d"):
           lambda: conv_forward_mistakes(x, params, stride, padding))
     got_dx = call_method(layer, "backward", (grad_out,), label)
     what = f"{label}.backward(grad_out of shape {grad_out.shape})"
-    close(got_dx, dx, f"the input gradient returned by {what}")
+    close(got_dx, dx, f"the input gradient returned by {what}",
+          lambda: [(INPUT_GRAD_FLIPPED, by_autograd(
+              lambda *t: F.conv2d(*t, stride=stride, padding=padding),
+              [x, params["w"][:, :, ::-1, ::-1], params["b"]], grad_out)[1][0])])
     grads = array_dict(layer, "grads", {"w": None, "b": None}, label)
     n = x_shape[0]
     close(grads["w"], dw, f"grads['w'] after {what}",
@@ -742,6 +785,15 @@ def check_flatten_layer(Flatten, seed=None, n_cases=6, name="Flatten"):
               f"{label}.backward(grad_out of shape {grad_out.shape}) after forward(x of shape {shape})")
 
 
+def linear_weight_gradient(actual, expected, what, n=1):
+    """``actual`` equals a linear layer's weight gradient ``expected``, naming a transposed one."""
+    if type(actual) is np.ndarray and actual.shape == expected.T.shape != expected.shape:
+        raise CheckFailure(f"{what} has shape {actual.shape}, expected {expected.shape}, the "
+                           f"weight's shape.\nLikely cause: it is x.T @ grad_out; "
+                           f"{LINEAR_WEIGHT_LAYOUT}, so grads['w'] = grad_out.T @ x")
+    close(actual, expected, what, [(WEIGHT_GRAD_AVERAGED, expected / n)] if n > 1 else [])
+
+
 @one_thread
 def check_linear_layer(Linear, seed=None, n_cases=6, name="Linear"):
     """``Linear(n_in, n_out)`` equals F.linear forward and autograd backward."""
@@ -763,12 +815,7 @@ def check_linear_layer(Linear, seed=None, n_cases=6, name="Linear"):
         what = f"{label}.backward(grad_out of shape {grad_out.shape})"
         close(got, dx, f"the input gradient returned by {what}")
         grads = array_dict(layer, "grads", {"w": None, "b": None}, label)
-        if type(grads["w"]) is np.ndarray and grads["w"].shape == dw.T.shape:
-            raise CheckFailure(f"grads['w'] after {what} has shape {grads['w'].shape}, expected "
-                               f"{dw.shape}, the weight's shape.\nLikely cause: it is x.T @ "
-                               f"grad_out; {LINEAR_WEIGHT_LAYOUT}, so grads['w'] = grad_out.T @ x")
-        close(grads["w"], dw, f"grads['w'] after {what}",
-              [(WEIGHT_GRAD_AVERAGED, dw / n)] if n > 1 else [])
+        linear_weight_gradient(grads["w"], dw, f"grads['w'] after {what}", n)
         check_bias_gradient(grads["b"], db, grad_out, (0,), f"grads['b'] after {what}")
 
 
@@ -855,7 +902,11 @@ def check_loss_and_grads(model, label, x, y, net):
     """``model.loss(x, y)`` equals the loss and gradients of ``net`` (float64 autograd)."""
     loss, grads, call = convnet_loss(model, x, y, label)
     expected_loss, expected = torch_loss_and_grads(net, x, y)
-    assert_close(loss, expected_loss, what=f"the loss of {call}, against the same network in PyTorch")
+    with torch.no_grad():
+        twice = F.cross_entropy(torch.softmax(net(tensor64(x)), dim=1),
+                                torch.as_tensor(np.asarray(y), dtype=torch.int64)).item()
+    assert_close(loss, expected_loss, what=f"the loss of {call}, against the same network in PyTorch",
+                 likely=[(SOFTMAX_TWICE, twice)])
     n = len(x)
     for name in PARAM_NAMES:
         close(grads[name], expected[name], f"grads[{name!r}] of {call}, against autograd in PyTorch",
@@ -875,8 +926,16 @@ def check_convnet_case(ConvNet, config, rng, batch=4, name="ConvNet"):
     with torch.no_grad():
         scores = net(tensor64(x)).numpy()
     got = call_method(model, "forward", (x,), label)
+
+    def without(layer):
+        with torch.no_grad():
+            return torch.nn.Sequential(*(torch.nn.Identity() if name == layer else module
+                                         for name, module in net.named_children()))(tensor64(x)).numpy()
+
     close(got, scores, f"{label}.forward(x of shape {x.shape}): the scores, against the same "
-                       "network in PyTorch")
+                       "network in PyTorch",
+          lambda: [(RELU_MISSING.format(layer=layer.replace("relu", "conv")), without(layer))
+                   for layer in ("relu1", "relu2")])
     check_loss_and_grads(model, label, x, y, net)
 
 
@@ -1016,7 +1075,8 @@ def check_sgd_case(fn, params, lr, momentum, rng, n_steps=3, start_empty=True,
             assert_close(velocity[key], buffer,
                          what=f"velocity[{key!r}] after {call} (PyTorch's momentum buffer, "
                               "v = momentum * v + grad)",
-                         likely=[(CS231N_VELOCITY, -lr * buffer)])
+                         likely=[(CS231N_VELOCITY, -lr * buffer),
+                                 (VELOCITY_NOT_STORED, np.zeros_like(buffer))])
 
 
 @one_thread
@@ -1054,9 +1114,11 @@ def train_and_read(train, args, kwargs, name="train"):
     x, epochs, batch_size = args[0], kwargs.get("epochs", 1), kwargs.get("batch_size", 64)
     steps = epochs * -(-len(x) // batch_size)
     if len(history["loss"]) != steps:
+        hint = (f"\nLikely cause: {LAST_BATCH_DROPPED}"
+                if len(history["loss"]) == epochs * (len(x) // batch_size) else "")
         raise CheckFailure(f"history['loss'] of {call} has {len(history['loss'])} entries; "
                            f"{epochs} epochs of {len(x)} examples in batches of {batch_size} make "
-                           f"{steps} steps (the last batch of an epoch may be smaller)")
+                           f"{steps} steps (the last batch of an epoch may be smaller){hint}")
     if len(history["train_accuracy"]) != epochs:
         raise CheckFailure(f"history['train_accuracy'] of {call} has "
                            f"{len(history['train_accuracy'])} entries, expected one per epoch ({epochs})")
@@ -1074,7 +1136,8 @@ def check_overfits(train, images, labels, *, epochs=30, batch_size=10, lr=0.02, 
         raise CheckFailure(
             f"after {call} the network classifies {accuracy:.0%} of its {len(labels)} training "
             "examples correctly; a correct network and training loop learn them all by heart "
-            f"(100%). The loss went from {history['loss'][0]:.3f} to {history['loss'][-1]:.3g}")
+            f"(100%). The loss went from {history['loss'][0]:.3f} to {history['loss'][-1]:.3g}"
+            + (f".\nLikely cause: {NOT_LEARNING}" if accuracy <= 0.3 else ""))
 
 
 @one_thread
@@ -1085,22 +1148,26 @@ def check_follows_sgd(train, ConvNet, images, labels, *, epochs=3, lr=0.1, momen
     input_shape = tuple(images.shape[1:])
     start = array_dict(construct(ConvNet, (), {"input_shape": input_shape, "seed": seed}, name="ConvNet"),
                        "params", {key: None for key in PARAM_NAMES}, f"ConvNet(seed={seed})")
-    net = load_params(torch_convnet(input_shape).double(), start)
-    optimizer = torch.optim.SGD(net.parameters(), lr=lr, momentum=momentum)
-    losses = []
-    for _ in range(epochs):
-        loss, _ = torch_loss_and_grads(net, images, labels)
-        losses.append(loss)
-        optimizer.step()
+    trajectories = {}
+    for label, mu in (("reference", momentum), ("reset", 0.0)):
+        net = load_params(torch_convnet(input_shape).double(), start)
+        optimizer = torch.optim.SGD(net.parameters(), lr=lr, momentum=mu)
+        losses = []
+        for _ in range(epochs):
+            losses.append(torch_loss_and_grads(net, images, labels)[0])
+            optimizer.step()
+        trajectories[label] = (np.array(losses), params_of(net))
     kwargs = {"epochs": epochs, "batch_size": len(images), "lr": lr, "momentum": momentum, "seed": seed}
     params, history, call = train_and_read(train, (images, labels), kwargs)
-    assert_close(np.asarray(history["loss"], dtype=np.float64), np.array(losses), rtol=1e-4, atol=1e-6,
+    (losses, trained), (reset_losses, reset) = trajectories["reference"], trajectories["reset"]
+    assert_close(np.asarray(history["loss"], dtype=np.float64), losses, rtol=1e-4, atol=1e-6,
                  what=f"history['loss'] of {call} (one full batch per epoch, from the weights of "
-                      f"ConvNet(seed={seed})), against torch.optim.SGD")
-    trained = params_of(net)
+                      f"ConvNet(seed={seed})), against torch.optim.SGD",
+                 likely=[(VELOCITY_RESET, reset_losses)])
     for key in PARAM_NAMES:
         assert_close(params[key], trained[key], rtol=1e-3, atol=1e-5,
-                     what=f"params[{key!r}] after {call}, against torch.optim.SGD")
+                     what=f"params[{key!r}] after {call}, against torch.optim.SGD",
+                     likely=[(VELOCITY_RESET, reset[key])])
 
 
 @one_thread
