@@ -3,10 +3,11 @@
     python -m autograder.grader.im2col_timing     # prints one JSON object
 
 Layer of COURSE.md's budget: N=32, C_in=16, C_out=32, 32x32 input, 3x3 kernel, padding 1. Three
-candidates, timed in alternating rounds: the reference, PyTorch's ``conv2d`` as a user calls it
-(oneDNN's direct convolution for float32), and PyTorch's ``conv2d`` with oneDNN switched off (its
-own im2col and BLAS product).
-Reported: medians in seconds per dtype, and the kernel that OpenBLAS chose for NumPy.
+candidates, timed in alternating rounds: the reference, PyTorch's ``conv2d`` with oneDNN switched
+off (its own im2col and BLAS product: the same algorithm, what the budget compares with), and
+PyTorch's ``conv2d`` as a user calls it (oneDNN's direct convolution for float32: the limit).
+Reported: medians in seconds per dtype, and the kernel that OpenBLAS chose for NumPy; ``FLOPS``
+is the layer's multiply-adds times two, for the GFLOP/s each achieves.
 
 ``autograder.grader.bench`` runs this module in a child process without ``OPENBLAS_CORETYPE`` and
 ``OPENBLAS_L2_SIZE``, so that OpenBLAS picks its kernels from the processor as PyTorch does.
@@ -19,6 +20,7 @@ from autograder.grader import notebooks, release
 
 SOURCE = release.REPO_ROOT / "solutions" / "01_convolution" / "01_convolution.ipynb"
 SHAPES = {"x": (32, 16, 32, 32), "w": (32, 16, 3, 3)}
+FLOPS = 2 * 32 * 32 * 32 * 32 * 16 * 3 * 3  # 2 N C_out H_out W_out C_in K_h K_w
 
 
 def reference_im2col():
