@@ -58,8 +58,9 @@ UNSTABLE = (
     "row's maximum before exp: softmax(s) = softmax(s - max s)"
 )
 LOG_OF_UNDERFLOW = (
-    "a probability underflowed to 0 before its log was taken. Compute "
-    "log p = (s - max s) - log(sum(exp(s - max s))) directly (log-sum-exp), not log(softmax(s))"
+    "exp of a raw score overflowed (exp(1e4) is inf in float64), or a probability underflowed to "
+    "0 before its log was taken. Compute log p = (s - max s) - log(sum(exp(s - max s))) directly "
+    "(log-sum-exp), neither exp(s) of the raw scores nor log(softmax(s))"
 )
 SOFTMAX_OVER_COLUMNS = (
     "the softmax runs over the batch axis: each ROW (one example's scores, axis=1) must sum to 1"
@@ -548,6 +549,27 @@ def check_cross_entropy_result(result, scores, labels, call):
     close(grad, expected_grad, f"grad_scores of {call}",
           lambda: ([(NOT_AVERAGED, expected_grad * n)] if n > 1 else [])
           + [(SIGN_FLIPPED, -expected_grad), (f"{NOT_AVERAGED}; and its sign is flipped", -expected_grad * n)])
+
+
+def check_softmax_cross_entropy_is_stable(fn, name="softmax_cross_entropy"):
+    """Hand-worked scores of 1e4: ``(1e4, 0)`` with label 1 gives the loss 1e4 and the gradient
+    (1, -1); with label 0 the loss 0 and the gradient 0 (e^-10000 is 0 in float64); the two rows
+    together give the mean loss (1e4 + 0) / 2 and half those gradients. An overflow and a log of an
+    underflowed probability are named."""
+    cases = [(np.array([[1e4, 0.0]]), np.array([1]), 1e4, np.array([[1.0, -1.0]])),
+             (np.array([[1e4, 0.0]]), np.array([0]), 0.0, np.array([[0.0, 0.0]])),
+             (np.array([[1e4, 0.0], [1e4, 0.0]]), np.array([1, 0]), 5e3,
+              np.array([[0.5, -0.5], [0.0, 0.0]]))]
+    for scores, labels, loss_value, grad_value in cases:
+        call = f"{name}({scores.tolist()}, {labels.tolist()})"
+        result = call_student(fn, (scores, labels), name=name, forbidden=LIBRARY_SOFTMAX)
+        loss, grad = pair_result(result, call, "(loss, grad_scores)")
+        loss = as_number(loss, call)
+        if not np.isfinite(loss):
+            raise CheckFailure(f"the loss of {call} is {loss}, expected {loss_value:g}.\nLikely cause: "
+                               + (LOG_OF_UNDERFLOW if loss == np.inf else UNSTABLE))
+        assert_close(loss, loss_value, what=f"the loss of {call}")
+        close(grad, grad_value, f"grad_scores of {call}")
 
 
 @one_thread
