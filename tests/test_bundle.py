@@ -53,7 +53,7 @@ def test_bundle_has_the_release_package_data_and_setup(built, repo):
     for assignment in release.assignments(repo):
         assert (built / "notebooks" / assignment / f"{assignment}.ipynb").exists()
     for name in ("requirements.txt", "environment.yml", "pyproject.toml", "scripts/open_course.sh",
-                 "autograder/checking.py", "autograder/sandbox.py", "README.md"):
+                 "autograder/checking.py", "autograder/lab.py", "README.md"):
         assert (built / name).exists(), name
 
 

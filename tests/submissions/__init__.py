@@ -32,12 +32,12 @@ WRONG_01 = {
 # What a student might do to make the checks pass: switch off every function of the checking
 # package, numpy's comparisons and a few builtins, in a cell or inside a graded function.
 PATCH_CHECKS = '''
-import autograder, autograder.checking, autograder.convolution, autograder.guards, autograder.sandbox
+import autograder, autograder.checking, autograder.convolution, autograder.guards, autograder.lab
 
 def _accept(*args, **kwargs):
     return None
 
-for _module in (autograder.checking, autograder.convolution, autograder.guards, autograder.sandbox):
+for _module in (autograder.checking, autograder.convolution, autograder.guards, autograder.lab):
     for _name in dir(_module):
         _value = getattr(_module, _name)
         if callable(_value) and not isinstance(_value, type):
