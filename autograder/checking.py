@@ -330,7 +330,8 @@ def check_raises(fn, args, kwargs=None, *, exception=ValueError, reason, name=No
     """Fail unless ``fn(*args, **kwargs)`` raises ``exception`` (a class or tuple of classes).
 
     ``reason`` says why the input is invalid; it appears in the failure message. ``cause``, if
-    given, is named as the likely mistake when the function accepts the input.
+    given, is named as the likely mistake when the function accepts the input or raises another
+    exception.
     """
     likely = f".\nLikely cause: {cause}" if cause else ""
     kwargs = kwargs or {}
@@ -347,5 +348,5 @@ def check_raises(fn, args, kwargs=None, *, exception=ValueError, reason, name=No
     if error is not None:
         raise CheckFailure(
             f"{call} raised {type(error).__name__} ({error}); expected {wanted} because {reason}"
-        ) from error
+            f"{likely}") from error
     raise CheckFailure(f"{call} returned without error; expected {wanted} because {reason}{likely}")

@@ -33,6 +33,7 @@ from autograder.checking import (
     CheckFailure, assert_close, call_student, check_raises, describe_call, describe_value,
     difference, make_rng, not_implemented_message,
 )
+from autograder.normalization import one_thread  # the same single-threaded checks as notebook 07
 
 PRETRAINED_WEIGHTS = Path(__file__).resolve().parent.parent / "data" / "convnet_mnist.npz"
 LAYER_NAMES = ("conv1", "relu1", "pool1", "conv2", "relu2", "pool2", "flatten", "fc")
@@ -175,20 +176,6 @@ NOT_IN_PLACE = (
     "replaced (params[name] = ...) instead of updated in place (param -= lr * v); the layer that "
     "holds the old array never sees the new values"
 )
-
-
-def one_thread(check):
-    """Run ``check`` with PyTorch single-threaded: its tensors are tiny, and waking a thread pool
-    for each of them costs more than the work."""
-    @functools.wraps(check)
-    def wrapper(*args, **kwargs):
-        previous = torch.get_num_threads()
-        torch.set_num_threads(1)
-        try:
-            return check(*args, **kwargs)
-        finally:
-            torch.set_num_threads(previous)
-    return wrapper
 
 
 def tensor64(array, requires_grad=False):

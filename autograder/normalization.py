@@ -91,7 +91,7 @@ PIXEL_EPS_OUTSIDE = ("eps is added to the root: it belongs under the square root
                      "x / sqrt(mean(x**2) + eps)")
 
 
-def _one_thread(check):
+def one_thread(check):
     """Run ``check`` with PyTorch single-threaded: its tensors are tiny, and waking a thread pool
     for each of them costs more than the work (tens of milliseconds on a busy machine)."""
     @functools.wraps(check)
@@ -383,7 +383,7 @@ def cases_batch_norm_backward(seed=None, n_cases=20):
 
 # ----------------------------------------------------------------------------- checks
 
-@_one_thread
+@one_thread
 def check_batch_norm(fn, seed=None, n_cases=20, name="batch_norm",
                      likely_mistakes=mistakes_batch_norm):
     """``batch_norm`` equals PyTorch's training-mode batch norm, from scratch."""
@@ -391,7 +391,7 @@ def check_batch_norm(fn, seed=None, n_cases=20, name="batch_norm",
                          forbidden=LIBRARY_NORMS, likely_mistakes=likely_mistakes)
 
 
-@_one_thread
+@one_thread
 def check_layer_norm(fn, seed=None, n_cases=20, name="layer_norm",
                      likely_mistakes=mistakes_layer_norm):
     """``layer_norm`` equals ``F.layer_norm`` over (C, H, W), from scratch."""
@@ -399,7 +399,7 @@ def check_layer_norm(fn, seed=None, n_cases=20, name="layer_norm",
                          forbidden=LIBRARY_NORMS, likely_mistakes=likely_mistakes)
 
 
-@_one_thread
+@one_thread
 def check_instance_norm(fn, seed=None, n_cases=20, name="instance_norm",
                         likely_mistakes=mistakes_instance_norm):
     """``instance_norm`` equals ``F.instance_norm`` (no affine), from scratch."""
@@ -407,7 +407,7 @@ def check_instance_norm(fn, seed=None, n_cases=20, name="instance_norm",
                          name=name, forbidden=LIBRARY_NORMS, likely_mistakes=likely_mistakes)
 
 
-@_one_thread
+@one_thread
 def check_group_norm(fn, seed=None, n_cases=20, name="group_norm",
                      likely_mistakes=mistakes_group_norm):
     """``group_norm`` equals ``F.group_norm`` for every divisor of C, from scratch."""
@@ -415,7 +415,7 @@ def check_group_norm(fn, seed=None, n_cases=20, name="group_norm",
                          forbidden=LIBRARY_NORMS, likely_mistakes=likely_mistakes)
 
 
-@_one_thread
+@one_thread
 def check_group_norm_limits(fn, seed=None, n_cases=8, name="group_norm"):
     """One group is layer norm over (C, H, W); C groups is instance norm (with gamma, beta)."""
     rng = make_rng(seed)
@@ -457,7 +457,7 @@ def _not_per_pixel_cause(x, y):
     return ""
 
 
-@_one_thread
+@one_thread
 def check_pixel_norm_invariants(fn, seed=None, n_cases=12, name="pixel_norm"):
     """What defines PixelNorm, checked without a formula for it.
 
@@ -489,7 +489,7 @@ def check_pixel_norm_invariants(fn, seed=None, n_cases=12, name="pixel_norm"):
                           "ms / (ms + eps), ms = mean over C of x**2)")
 
 
-@_one_thread
+@one_thread
 def check_batch_norm_backward(fn, seed=None, n_cases=20, name="batch_norm_backward",
                               likely_mistakes=mistakes_batch_norm_backward):
     """``(dx, dgamma, dbeta)`` equal autograd through PyTorch's batch norm, without autograd.
@@ -636,7 +636,7 @@ def _random_layer_settings(rng):
     return int(rng.integers(1, 5)), float(EPSILONS[int(rng.integers(len(EPSILONS)))])
 
 
-@_one_thread
+@one_thread
 def check_batchnorm2d_training(cls, seed=None, momenta=(0.1, 0.3, 0.9, 1.0, 0.0), n_steps=4,
                                name="BatchNorm2d", likely_mistakes=mistakes_batch_norm):
     """Training mode: outputs, running_mean and running_var equal torch.nn.BatchNorm2d's step
@@ -656,7 +656,7 @@ def check_batchnorm2d_training(cls, seed=None, momenta=(0.1, 0.3, 0.9, 1.0, 0.0)
                            likely_mistakes)
 
 
-@_one_thread
+@one_thread
 def check_batchnorm2d_eval(cls, seed=None, momenta=(0.1, 0.5, 0.9), n_steps=3, name="BatchNorm2d",
                            likely_mistakes=mistakes_batch_norm):
     """Eval mode equals torch.nn.BatchNorm2d's, with given running statistics and after training
@@ -696,7 +696,7 @@ def check_batchnorm2d_eval(cls, seed=None, momenta=(0.1, 0.5, 0.9), n_steps=3, n
 
 # ----------------------------------------------------------------------------- bad input
 
-@_one_thread
+@one_thread
 def check_rejects_bad_input(batch_norm, BatchNorm2d, layer_norm, instance_norm, group_norm,
                             pixel_norm, batch_norm_backward):
     """Every function raises ValueError/TypeError for impossible shapes and parameters, and
@@ -768,7 +768,7 @@ def check_rejects_bad_input(batch_norm, BatchNorm2d, layer_norm, instance_norm, 
 AXES = "NCHW"
 
 
-@_one_thread
+@one_thread
 def probe_shared(fn, x, index, delta=1.0):
     """Which outputs of ``fn(x)`` change when the single input ``x[index]`` changes by ``delta``.
 
@@ -799,7 +799,7 @@ def describe_shared(mask, index):
     return ", ".join(parts) or "none"
 
 
-@_one_thread
+@one_thread
 def probe_batch_dependence(fn, x, seed=0):
     """True if the output of sample 0 changes when only the other samples of the batch change."""
     other = np.array(x, dtype=np.float64, copy=True)
