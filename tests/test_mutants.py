@@ -1,4 +1,8 @@
-"""Every mutant of every graded function loses points; a sample agrees with nbgrader autograde."""
+"""Every mutant of every graded function loses points; a sample agrees with nbgrader autograde.
+
+In the same grading session, the reference then passes the hidden tests under fresh seeds: they
+draw new cases in every grading run.
+"""
 import pytest
 
 import mutant_runner
@@ -11,6 +15,12 @@ from feedback_leaks import leaks
 ASSIGNMENTS = [pytest.param(a, marks=pytest.mark.xdist_group(f"mutants-{a}"))
                for a in release.assignments()]
 SAMPLE_PER_NOTEBOOK = 1
+FRESH_SEEDS = 2
+
+
+def _sample(count):
+    """Positions of the sampled mutants, spread evenly over a catalogue of ``count`` mutants."""
+    return [(2 * k + 1) * count // (2 * SAMPLE_PER_NOTEBOOK) for k in range(SAMPLE_PER_NOTEBOOK)]
 
 
 def _paths(repo, assignment):
@@ -20,17 +30,20 @@ def _paths(repo, assignment):
 
 @pytest.fixture(scope="module")
 def outcomes(repo, tmp_path_factory):
-    """``outcomes(assignment)`` -> (baseline failures, [Outcome]); each notebook run once."""
+    """``outcomes(assignment)`` -> its ``mutant_runner.Run``; each notebook run once."""
     results = {}
 
     def run(assignment):
         if assignment not in results:
             nb = notebooks.read(_paths(repo, assignment)[0])
-            baseline, found = mutant_runner.run(nb, mutants.for_assignment(assignment))
-            results[assignment] = (baseline, found)
+            catalogue = mutants.for_assignment(assignment)
+            found = mutant_runner.run(nb, catalogue, complete=_sample(len(catalogue)),
+                                      seeds=FRESH_SEEDS)
+            results[assignment] = found
             tables = repo / "test-artifacts" / "mutants"
             tables.mkdir(parents=True, exist_ok=True)
-            (tables / f"{assignment}.txt").write_text(mutant_runner.table(assignment, found) + "\n")
+            (tables / f"{assignment}.txt").write_text(
+                mutant_runner.table(assignment, found.outcomes) + "\n")
         return results[assignment]
     return run
 
@@ -46,13 +59,19 @@ def test_every_graded_function_has_three_mutants(assignment):
 
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
 def test_reference_passes_every_test_cell(outcomes, assignment):
-    baseline, _ = outcomes(assignment)
+    baseline = outcomes(assignment).baseline
     assert not baseline, f"the reference solution fails {baseline}"
 
 
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_reference_passes_the_hidden_tests_under_fresh_seeds(outcomes, assignment):
+    failures = outcomes(assignment).seed_failures
+    assert not failures, "\n".join(failures)
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
 def test_every_mutant_loses_points(outcomes, assignment):
-    _, found = outcomes(assignment)
+    found = outcomes(assignment).outcomes
     survivors = [f"{o.mutant.function}: {o.mutant.description}" for o in found if o.points_lost == 0]
     assert not survivors, f"{assignment}: mutants that keep full marks: {survivors}"
 
@@ -61,10 +80,9 @@ def test_every_mutant_loses_points(outcomes, assignment):
 def test_sample_of_mutants_agrees_with_nbgrader_autograde(outcomes, course, repo, tmp_path,
                                                           assignment):
     solution, release_path = _paths(repo, assignment)
-    _, found = outcomes(assignment)
+    found = outcomes(assignment).outcomes
     # Evenly spread over the catalogue (one sample: its middle, not always the first function).
-    sample = [found[(2 * k + 1) * len(found) // (2 * SAMPLE_PER_NOTEBOOK)]
-              for k in range(SAMPLE_PER_NOTEBOOK)]
+    sample = [found[position] for position in _sample(len(found))]
     for number, outcome in enumerate(sample):
         mutant = outcome.mutant
         submission = tmp_path / f"{assignment}.ipynb"

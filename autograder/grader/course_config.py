@@ -99,6 +99,7 @@ def configure(c, root):
         FlagForReview, AssignLatePenalties, CheckCellMetadata,
     ]
     c.CourseExecute.timeout = CELL_TIMEOUT_SECONDS
+    c.CourseExecute.sandbox = "bwrap"  # "none" grades with the grader's own rights
     # A resubmission that deleted a test cell gets it back and graded.
     c.OverwriteCells.add_missing_cells = True
     # Locked cells are restored as nbgrader does; only a student's edit is reported.
