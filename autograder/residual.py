@@ -537,9 +537,25 @@ def small_correlation_cases(seed=None, n_cases=6):
     return cases
 
 
+def inexact_constant_case():
+    """A constant gradient whose mean is not exactly that constant in floating point.
+
+    ``nn.Linear(1, 1)`` of slope 0.1 on 4 points: g[:-1] is three copies of 0.1, whose mean is
+    0.10000000000000002; centred, they are tiny but not zero, so only a test of the values
+    themselves (``a.min() == a.max()``) sees the constant.
+    """
+    line = nn.Linear(1, 1).double()
+    with torch.no_grad():
+        line.weight.fill_(0.1)
+        line.bias.zero_()
+    return ("a line of slope 0.1 on 4 points (a constant gradient whose mean is not exactly 0.1)",
+            line, np.arange(4.0)[:, None], float("nan"))
+
+
 def check_gradient_correlation_small_cases(fn, seed=None, n_cases=6):
     """``gradient_correlation`` is 1, -1 or nan on models whose answer is known exactly."""
-    for description, model, xs, expected in small_correlation_cases(seed, n_cases):
+    for description, model, xs, expected in [*small_correlation_cases(seed, n_cases),
+                                             inexact_constant_case()]:
         actual = _correlation_of(fn, model, xs, description)
         if np.isnan(expected):
             if not np.isnan(actual):

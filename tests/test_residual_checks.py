@@ -367,6 +367,13 @@ def test_small_cases_reject_wrong_answers(wrong, cause):
         residual.check_gradient_correlation_small_cases(wrong, seed=809)
 
 
+@pytest.mark.parametrize("seed", range(5))
+def test_a_constant_judged_from_centred_sums_fails_whatever_the_seed(seed):
+    """Check that the small cases always hold a constant gradient that rounding hides from centred sums."""
+    with pytest.raises(CheckFailure, match="expected nan"):
+        residual.check_gradient_correlation_small_cases(correlation_from(centred_only), seed=seed)
+
+
 def test_gradient_functions_validation():
     residual.check_gradient_functions_reject_bad_input(gradient_norms,
                                                        correlation_from(residual.pearson_lag1))
