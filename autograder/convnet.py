@@ -33,7 +33,7 @@ from autograder.checking import (
     CheckFailure, assert_close, call_student, check_raises, describe_call, describe_value,
     difference, make_rng, not_implemented_message,
 )
-from autograder.normalization import one_thread  # the same single-threaded checks as notebook 07
+from autograder.threads import one_thread
 
 PRETRAINED_WEIGHTS = Path(__file__).resolve().parent.parent / "data" / "convnet_mnist.npz"
 LAYER_NAMES = ("conv1", "relu1", "pool1", "conv2", "relu2", "pool2", "flatten", "fc")
@@ -429,7 +429,7 @@ def relu_cases(rng, n_cases=12):
     return cases
 
 
-@one_thread
+@one_thread()
 def check_relu(fn, seed=None, n_cases=12, name="relu"):
     """``relu`` equals torch.relu on random arrays of any shape, from scratch."""
     for x in relu_cases(make_rng(seed), n_cases):
@@ -439,7 +439,7 @@ def check_relu(fn, seed=None, n_cases=12, name="relu"):
                        (RELU_LEAKY, via_torch(F.leaky_relu, x))])
 
 
-@one_thread
+@one_thread()
 def check_relu_backward(fn, seed=None, n_cases=12, name="relu_backward"):
     """``relu_backward(grad_out, x)`` equals autograd through torch.relu, exact zeros of x
     included (PyTorch's slope there is 0)."""
@@ -478,7 +478,7 @@ def softmax_mistakes(scores):
             (NOT_NORMALIZED, shifted)]
 
 
-@one_thread
+@one_thread()
 def check_softmax(fn, seed=None, n_cases=12, *, large=False, name="softmax", mistakes=softmax_mistakes):
     """``softmax`` equals torch.softmax(dim=1), from scratch; with ``large``, scores up to 1e4."""
     for scores in score_cases(make_rng(seed), n_cases, large=large):
@@ -559,7 +559,7 @@ def check_softmax_cross_entropy_is_stable(fn, name="softmax_cross_entropy"):
         close(grad, grad_value, f"grad_scores of {call}")
 
 
-@one_thread
+@one_thread()
 def check_softmax_cross_entropy(fn, seed=None, n_cases=12, *, large=False,
                                 name="softmax_cross_entropy"):
     """``(loss, grad_scores)`` equal F.cross_entropy (mean over the batch) and its gradient by
@@ -607,7 +607,7 @@ def im2col_mistakes(x, k, stride, padding):
     return [(IM2COL_ROW_ORDER, by_offset), (IM2COL_COLUMN_ORDER, by_column)]
 
 
-@one_thread
+@one_thread()
 def check_im2col(fn, seed=None, n_cases=10, *, strided=False, name="im2col", mistakes=None):
     """``im2col(x, kernel_size, stride, padding)`` equals F.unfold, from scratch."""
     for x, k, stride, padding in unfold_cases(make_rng(seed), n_cases, strided=strided):
@@ -617,7 +617,7 @@ def check_im2col(fn, seed=None, n_cases=10, *, strided=False, name="im2col", mis
               (lambda: mistakes(x, k, stride, padding)) if mistakes else ())
 
 
-@one_thread
+@one_thread()
 def check_col2im(fn, seed=None, n_cases=10, *, strided=False, name="col2im"):
     """``col2im(cols, input_shape, kernel_size, stride, padding)`` equals F.fold, sums the copies
     of overlapping windows, and is im2col's adjoint: <unfold(x), cols> = <x, col2im(cols)>."""
@@ -721,7 +721,7 @@ def check_conv_case(Conv2d, case, rng, name="Conv2d"):
     check_bias_gradient(grads["b"], db, grad_out, (0, 2, 3), f"grads['b'] after {what}")
 
 
-@one_thread
+@one_thread()
 def check_conv2d_layer(Conv2d, seed=None, n_cases=6, *, strided=False, name="Conv2d"):
     """``Conv2d`` equals F.conv2d forward and autograd backward on random layers and batches."""
     rng = make_rng(seed)
@@ -766,7 +766,7 @@ def check_pool_case(MaxPool2d, k, x, rng, name="MaxPool2d", *, ties=False, mista
           + (mistakes(x, k, grad_out) if mistakes else []))
 
 
-@one_thread
+@one_thread()
 def check_maxpool_layer(MaxPool2d, seed=None, n_cases=8, name="MaxPool2d"):
     """``MaxPool2d(k)`` equals F.max_pool2d(x, k) forward (the rows and columns that do not fill a
     window are dropped) and autograd backward, on random inputs."""
@@ -775,7 +775,7 @@ def check_maxpool_layer(MaxPool2d, seed=None, n_cases=8, name="MaxPool2d"):
         check_pool_case(MaxPool2d, k, x, rng, name)
 
 
-@one_thread
+@one_thread()
 def check_flatten_layer(Flatten, seed=None, n_cases=6, name="Flatten"):
     """``Flatten()`` forward equals torch.flatten(x, 1); backward gives grad_out back in x's shape."""
     rng = make_rng(seed)
@@ -803,7 +803,7 @@ def linear_weight_gradient(actual, expected, what, n=1):
     close(actual, expected, what, [(WEIGHT_GRAD_AVERAGED, expected / n)] if n > 1 else [])
 
 
-@one_thread
+@one_thread()
 def check_linear_layer(Linear, seed=None, n_cases=6, name="Linear"):
     """``Linear(n_in, n_out)`` equals F.linear forward and autograd backward."""
     rng = make_rng(seed)
@@ -948,7 +948,7 @@ def check_convnet_case(ConvNet, config, rng, batch=4, name="ConvNet"):
     check_loss_and_grads(model, label, x, y, net)
 
 
-@one_thread
+@one_thread()
 def check_convnet(ConvNet, seed=None, n_cases=3, *, configs=None, batch=4, name="ConvNet"):
     """``ConvNet``'s scores (``forward``), loss and every parameter's gradient equal the same
     network in PyTorch with the same weights, in float64."""
@@ -975,7 +975,7 @@ def check_initial_loss(ConvNet, images, labels, seed=0, tolerance=0.1, name="Con
 TINY_NETWORK = ((1, 10, 10), (2, 3), 3, 4)
 
 
-@one_thread
+@one_thread()
 def check_numerical_gradients(ConvNet, seed=None, per_parameter=4, config=TINY_NETWORK, batch=3,
                               name="ConvNet"):
     """``model.loss``'s gradient agrees with SciPy's finite differences of the loss
@@ -1088,7 +1088,7 @@ def check_sgd_case(fn, params, lr, momentum, rng, n_steps=3, start_empty=True,
                                  (VELOCITY_NOT_STORED, np.zeros_like(buffer))])
 
 
-@one_thread
+@one_thread()
 def check_sgd_momentum_step(fn, seed=None, n_cases=3, n_steps=3, *, start_empty=True,
                             name="sgd_momentum_step", shadows=()):
     """Several steps of ``fn`` on random parameters equal torch.optim.SGD(lr, momentum)."""
@@ -1134,7 +1134,7 @@ def train_and_read(train, args, kwargs, name="train"):
     return params, history, call
 
 
-@one_thread
+@one_thread()
 def check_overfits(train, images, labels, *, epochs=30, batch_size=10, lr=0.02, seed=0):
     """``train`` on a few examples reaches 100% training accuracy, measured by the same network
     in PyTorch loaded with the trained parameters (the CS231n sanity check)."""
@@ -1149,7 +1149,7 @@ def check_overfits(train, images, labels, *, epochs=30, batch_size=10, lr=0.02, 
             + (f".\nLikely cause: {NOT_LEARNING}" if accuracy <= 0.3 else ""))
 
 
-@one_thread
+@one_thread()
 def check_follows_sgd(train, ConvNet, images, labels, *, epochs=3, lr=0.1, momentum=0.9, seed=0):
     """``train`` with one batch holding every example (full-batch steps, whatever the order)
     follows torch.optim.SGD from the weights of ``ConvNet(input_shape, seed=seed)``: the loss of
@@ -1179,7 +1179,7 @@ def check_follows_sgd(train, ConvNet, images, labels, *, epochs=3, lr=0.1, momen
                      likely=[(VELOCITY_RESET, reset[key])])
 
 
-@one_thread
+@one_thread()
 def check_learns(train, *, n_train=500, epochs=2, n_test=500, at_least=0.6, seed=None,
                  batch_size=64, lr=0.05):
     """``train`` on ``n_train`` random MNIST training digits classifies ``n_test`` random test

@@ -17,7 +17,6 @@ The student's ``BatchNorm2d`` is only constructed, called, switched with ``train
 (or its ``training`` flag) and read or given its ``gamma``, ``beta``, ``running_mean`` and
 ``running_var`` as arrays: under grading it is a handle on an object in the student's kernel.
 """
-import functools
 
 import numpy as np
 import torch
@@ -27,6 +26,7 @@ from autograder.checking import (
     Case, CheckFailure, assert_close, call_student, check_against_oracle, check_raises,
     describe_call, describe_type, difference, make_rng,
 )
+from autograder.threads import one_thread
 
 LIBRARY_NORMS = tuple(function for function in (
     F.batch_norm, torch.batch_norm, torch.native_batch_norm, F.layer_norm, torch.layer_norm,
@@ -89,20 +89,6 @@ PIXEL_CENTRED = ("the output is proportional to x minus its mean over C: PixelNo
                  "centre, it only divides x by the root of the mean over C of x**2")
 PIXEL_EPS_OUTSIDE = ("eps is added to the root: it belongs under the square root, "
                      "x / sqrt(mean(x**2) + eps)")
-
-
-def one_thread(check):
-    """Run ``check`` with PyTorch single-threaded: its tensors are tiny, and waking a thread pool
-    for each of them costs more than the work (tens of milliseconds on a busy machine)."""
-    @functools.wraps(check)
-    def wrapper(*args, **kwargs):
-        previous = torch.get_num_threads()
-        torch.set_num_threads(1)
-        try:
-            return check(*args, **kwargs)
-        finally:
-            torch.set_num_threads(previous)
-    return wrapper
 
 
 def _tensor(array):
@@ -383,7 +369,7 @@ def cases_batch_norm_backward(seed=None, n_cases=20):
 
 # ----------------------------------------------------------------------------- checks
 
-@one_thread
+@one_thread()
 def check_batch_norm(fn, seed=None, n_cases=20, name="batch_norm",
                      likely_mistakes=mistakes_batch_norm):
     """``batch_norm`` equals PyTorch's training-mode batch norm, from scratch."""
@@ -391,7 +377,7 @@ def check_batch_norm(fn, seed=None, n_cases=20, name="batch_norm",
                          forbidden=LIBRARY_NORMS, likely_mistakes=likely_mistakes)
 
 
-@one_thread
+@one_thread()
 def check_layer_norm(fn, seed=None, n_cases=20, name="layer_norm",
                      likely_mistakes=mistakes_layer_norm):
     """``layer_norm`` equals ``F.layer_norm`` over (C, H, W), from scratch."""
@@ -399,7 +385,7 @@ def check_layer_norm(fn, seed=None, n_cases=20, name="layer_norm",
                          forbidden=LIBRARY_NORMS, likely_mistakes=likely_mistakes)
 
 
-@one_thread
+@one_thread()
 def check_instance_norm(fn, seed=None, n_cases=20, name="instance_norm",
                         likely_mistakes=mistakes_instance_norm):
     """``instance_norm`` equals ``F.instance_norm`` (no affine), from scratch."""
@@ -407,7 +393,7 @@ def check_instance_norm(fn, seed=None, n_cases=20, name="instance_norm",
                          name=name, forbidden=LIBRARY_NORMS, likely_mistakes=likely_mistakes)
 
 
-@one_thread
+@one_thread()
 def check_group_norm(fn, seed=None, n_cases=20, name="group_norm",
                      likely_mistakes=mistakes_group_norm):
     """``group_norm`` equals ``F.group_norm`` for every divisor of C, from scratch."""
@@ -415,7 +401,7 @@ def check_group_norm(fn, seed=None, n_cases=20, name="group_norm",
                          forbidden=LIBRARY_NORMS, likely_mistakes=likely_mistakes)
 
 
-@one_thread
+@one_thread()
 def check_group_norm_limits(fn, seed=None, n_cases=8, name="group_norm"):
     """One group is layer norm over (C, H, W); C groups is instance norm (with gamma, beta)."""
     rng = make_rng(seed)
@@ -457,7 +443,7 @@ def _not_per_pixel_cause(x, y):
     return ""
 
 
-@one_thread
+@one_thread()
 def check_pixel_norm_invariants(fn, seed=None, n_cases=12, name="pixel_norm"):
     """What defines PixelNorm, checked without a formula for it.
 
@@ -489,7 +475,7 @@ def check_pixel_norm_invariants(fn, seed=None, n_cases=12, name="pixel_norm"):
                           "ms / (ms + eps), ms = mean over C of x**2)")
 
 
-@one_thread
+@one_thread()
 def check_batch_norm_backward(fn, seed=None, n_cases=20, name="batch_norm_backward",
                               likely_mistakes=mistakes_batch_norm_backward):
     """``(dx, dgamma, dbeta)`` equal autograd through PyTorch's batch norm, without autograd.
@@ -636,7 +622,7 @@ def _random_layer_settings(rng):
     return int(rng.integers(1, 5)), float(EPSILONS[int(rng.integers(len(EPSILONS)))])
 
 
-@one_thread
+@one_thread()
 def check_batchnorm2d_training(cls, seed=None, momenta=(0.1, 0.3, 0.9, 1.0, 0.0), n_steps=4,
                                name="BatchNorm2d", likely_mistakes=mistakes_batch_norm):
     """Training mode: outputs, running_mean and running_var equal torch.nn.BatchNorm2d's step
@@ -656,7 +642,7 @@ def check_batchnorm2d_training(cls, seed=None, momenta=(0.1, 0.3, 0.9, 1.0, 0.0)
                            likely_mistakes)
 
 
-@one_thread
+@one_thread()
 def check_batchnorm2d_eval(cls, seed=None, momenta=(0.1, 0.5, 0.9), n_steps=3, name="BatchNorm2d",
                            likely_mistakes=mistakes_batch_norm):
     """Eval mode equals torch.nn.BatchNorm2d's, with given running statistics and after training
@@ -696,7 +682,7 @@ def check_batchnorm2d_eval(cls, seed=None, momenta=(0.1, 0.5, 0.9), n_steps=3, n
 
 # ----------------------------------------------------------------------------- bad input
 
-@one_thread
+@one_thread()
 def check_rejects_bad_input(batch_norm, BatchNorm2d, layer_norm, instance_norm, group_norm,
                             pixel_norm, batch_norm_backward):
     """Every function raises ValueError/TypeError for impossible shapes and parameters, and
@@ -768,7 +754,7 @@ def check_rejects_bad_input(batch_norm, BatchNorm2d, layer_norm, instance_norm, 
 AXES = "NCHW"
 
 
-@one_thread
+@one_thread()
 def probe_shared(fn, x, index, delta=1.0):
     """Which outputs of ``fn(x)`` change when the single input ``x[index]`` changes by ``delta``.
 
@@ -799,7 +785,7 @@ def describe_shared(mask, index):
     return ", ".join(parts) or "none"
 
 
-@one_thread
+@one_thread()
 def probe_batch_dependence(fn, x, seed=0):
     """True if the output of sample 0 changes when only the other samples of the batch change."""
     other = np.array(x, dtype=np.float64, copy=True)

@@ -172,3 +172,27 @@ def test_worked_example_gives_minus_two():
     x, w, b = convolution.worked_example()
     out = convolution.oracle_conv2d(x, w, b, stride=2, padding=1)
     assert out.shape == (1, 2, 3, 3) and out[0, 0, 1, 1] == -2.0
+
+
+def test_one_thread_restores_the_thread_count_it_found_nested_or_decorated():
+    """Check that one_thread runs its body on one thread and restores the count, nested and as a decorator."""
+    import torch
+
+    from autograder.threads import one_thread
+
+    @one_thread()
+    def inner():
+        assert torch.get_num_threads() == 1
+        with one_thread():
+            assert torch.get_num_threads() == 1
+        return torch.get_num_threads()
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        with one_thread():
+            assert inner() == 1
+            assert torch.get_num_threads() == 1
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)

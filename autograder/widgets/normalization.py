@@ -11,7 +11,6 @@ The normalizations are PyTorch's (``torch.nn.functional``); nothing here uses st
 Drawing is done with Pillow. Measured: ``render`` takes about 13 ms (median over the five
 normalizations, batch 6) on the course's 2-core CPU while other jobs were running.
 """
-import contextlib
 import math
 
 import ipywidgets as widgets
@@ -20,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, ImageDraw
 
+from ..threads import one_thread
 from .common import DIVERGING_LUT, colour_table, enlarge, explorer, panel_column, to_png
 
 KINDS = ("BatchNorm", "LayerNorm", "InstanceNorm", "GroupNorm", "PixelNorm")
@@ -84,21 +84,9 @@ def random_batch(batch, seed=0):
     return (loc + scale * x)[:batch]
 
 
-@contextlib.contextmanager
-def _one_thread():
-    """Run PyTorch single-threaded: on tensors this small, waking a thread pool costs more than
-    the work (tens of milliseconds on a busy machine)."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
-
-
 def normalize(kind, x, groups=1):
     """Normalize ``x`` (N, C, H, W) with PyTorch, no affine parameters; returns a numpy array."""
-    with _one_thread():
+    with one_thread():
         return _normalize(kind, torch.from_numpy(np.ascontiguousarray(x, dtype=np.float64)), groups)
 
 

@@ -29,6 +29,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, ImageDraw
 
+from ..threads import one_thread
 from .common import explorer, panel_column, to_png
 
 MAX_DEPTH = 50
@@ -44,20 +45,6 @@ SEED = 8
 COLOURS = {"plain": (221, 132, 82), "residual": (76, 114, 176)}
 INK, GRID_INK, BACKGROUND = (40, 40, 40), (215, 215, 215), (255, 255, 255)
 MARGIN_LEFT, MARGIN_RIGHT, MARGIN_TOP, MARGIN_BOTTOM = 44, 10, 22, 26
-
-
-def _one_thread(function):
-    """Run ``function`` with one PyTorch thread: for these small products, threads only add
-    waiting (on a busy 2-core machine a 256x64 product took 10x longer with two threads)."""
-    @functools.wraps(function)
-    def wrapper(*args, **kwargs):
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)
-        try:
-            return function(*args, **kwargs)
-        finally:
-            torch.set_num_threads(threads)
-    return wrapper
 
 
 def _check_setting(depth, architecture, normalisation):
@@ -159,7 +146,7 @@ def _measure(depth, architecture, normalisation):
     return norms, gradient
 
 
-@_one_thread
+@one_thread()
 def gradient_norms(depth, architecture, normalisation):
     """Norm of dL/d(output of block k), k = 1..depth (input side first), float64 (depth,).
 
@@ -170,7 +157,7 @@ def gradient_norms(depth, architecture, normalisation):
     return _measure(depth, architecture, normalisation)[0].copy()
 
 
-@_one_thread
+@one_thread()
 def input_gradient(depth, architecture, normalisation):
     """df/dx at every grid point for the network of ``depth`` blocks, float64 (256,).
 
@@ -251,7 +238,7 @@ def _draw_curve(values, colour, width, height, title):
     return image
 
 
-@_one_thread
+@one_thread()
 def render(depth, architecture, normalisation, width=360, height=220):
     """Compute and draw one state of the explorer.
 

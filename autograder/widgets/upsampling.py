@@ -12,7 +12,6 @@ on one thread) on a 2-core CPU shared with other jobs, plus about 35 ms the firs
 photograph is loaded and resized.
 """
 
-import contextlib
 import functools
 
 import ipywidgets as widgets
@@ -21,6 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from ..data import IMAGE_NAMES, load_image
+from ..threads import one_thread
 from .common import (
     DRAWING_ERRORS, check_int, colour_table, enlarge_to_fit, explorer, panel_column, to_png,
 )
@@ -41,18 +41,6 @@ def bilinear_size(stride):
     return 2 * stride - stride % 2
 
 
-@contextlib.contextmanager
-def _one_thread():
-    """Run PyTorch single-threaded: on tensors this small, waking a thread pool costs more than
-    the work (tens of milliseconds on a busy machine)."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
-
-
 def make_kernel(name, stride, size):
     """Build a transposed-convolution kernel.
 
@@ -69,7 +57,7 @@ def make_kernel(name, stride, size):
     if name == "bilinear":  # the impulse response of PyTorch's bilinear interpolation
         impulse = torch.zeros((1, 1, 5, 5), dtype=torch.float64)
         impulse[0, 0, 2, 2] = 1.0
-        with _one_thread():
+        with one_thread():
             response = F.interpolate(impulse, scale_factor=stride, mode="bilinear",
                                      align_corners=False)
         start, length = 2 * stride - stride // 2, bilinear_size(stride)
@@ -105,7 +93,7 @@ def transposed_convolution(image, kernel, stride):
     """
     image = torch.as_tensor(np.asarray(image, dtype=np.float64))
     kernel = torch.as_tensor(np.asarray(kernel, dtype=np.float64))
-    with _one_thread():
+    with one_thread():
         return F.conv_transpose2d(image[None, None], kernel[None, None], stride=stride)[0, 0].numpy()
 
 

@@ -89,7 +89,7 @@ def check_col2im(fn, seed=None):
 
 # ----------------------------------------------------------------------------- layers
 
-@one_thread
+@one_thread()
 def check_conv2d_layer(Conv2d, seed=None):
     """``Conv2d`` on random layers, strides and paddings; then one layer run twice forward before
     its backward (the backward must use the last forward)."""
@@ -124,7 +124,7 @@ def tie_mistakes(x, k, grad_out):
     return [(GRADIENT_TO_EVERY_TIE, spread)]
 
 
-@one_thread
+@one_thread()
 def check_maxpool_layer(MaxPool2d, seed=None):
     """``MaxPool2d`` on random inputs, then on small integers full of ties."""
     rng = make_rng(seed)
@@ -142,7 +142,7 @@ def check_flatten_and_linear(Flatten, Linear, seed=None):
 
 # ----------------------------------------------------------------------------- the network
 
-@one_thread
+@one_thread()
 def check_convnet(ConvNet, seed=None):
     """``ConvNet`` against the same network in PyTorch: random small architectures, and the
     default one on a batch of eight."""
@@ -167,7 +167,7 @@ def central_differences(loss, params, step=1e-6):
     return numeric
 
 
-@one_thread
+@one_thread()
 def check_numerical_gradients(ConvNet, seed=None, config=TINY_NETWORK, batch=3, name="ConvNet"):
     """Every coordinate of every gradient of a tiny network equals central differences of the
     loss (float64). A coordinate that disagrees on one batch is checked again on a second one:
@@ -206,7 +206,7 @@ def check_numerical_gradients(ConvNet, seed=None, config=TINY_NETWORK, batch=3, 
                        f"finite differences {numeric:.6g} (two random batches)")
 
 
-@one_thread
+@one_thread()
 def check_initial_loss(ConvNet, seed=None):
     """New networks with random seeds give a loss near log(10) on random test digits."""
     rng = make_rng(seed)
@@ -257,7 +257,7 @@ def check_overfits(train, seed=None):
     checks.check_overfits(train, images, labels, seed=_seed(rng))
 
 
-@one_thread
+@one_thread()
 def check_follows_sgd(train, ConvNet, seed=None):
     """``train`` with full batches follows torch.optim.SGD: without, then with a learning-rate
     decay (lr * lr_decay ** epoch), on random digits from a random seed."""

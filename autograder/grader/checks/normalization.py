@@ -131,7 +131,7 @@ def mistakes_pixel_norm(x, eps=1e-8):
     return found
 
 
-@one_thread
+@one_thread()
 def check_pixel_norm(fn, seed=None, n_cases=20, name="pixel_norm"):
     """``pixel_norm`` equals the StyleGAN formula evaluated with PyTorch, from scratch."""
     check_against_oracle(fn, oracle_pixel_norm, cases_pixel_norm(seed, n_cases), name=name,
