@@ -299,3 +299,33 @@ def test_hidden_draws_follow_the_recorded_seed():
     other, _, _ = grade(*cells)
     assert nb.metadata["cnn_course"]["grading_seed"] == report.seed == 1234
     assert first["draw"] == again["draw"] != other["draw"]
+
+
+def test_a_kernel_that_answers_fewer_results_than_calls_fails_the_check():
+    """Check that a notebook shortening the kernel's batched replies earns nothing and is reported."""
+    results, _, report = grade(
+        """
+        import autograder.lab as lab
+
+        wire = lab.checking.wire
+
+        class ShortAnswer(wire.Encoder):
+            def encode(self, value, depth=0):
+                if depth == 0 and type(value) is list and value and all(type(v) is dict for v in value):
+                    value = []
+                return super().encode(value, depth)
+
+        vars(wire)["Encoder"] = ShortAnswer
+
+        def square(x):
+            raise ValueError("implements nothing")
+        """,
+        ("batched", """
+            from autograder.checking import call_each
+            for (value, error), x in zip(call_each(square, [((x,), {}) for x in range(3)]), range(3)):
+                assert error is None and value == x * x
+        """),
+    )
+    assert not results["batched"][0]
+    assert "answered 0 results for 3 calls" in results["batched"][1]
+    assert any("changed the grading link" in event for event in report.events)

@@ -38,6 +38,8 @@ HONEST = [
     "    parent = getattr(model, names[1])\n    return model",
     # the student compares with the library in a cell of their own, without aliasing it
     "print(np.allclose(np.correlate([1.0, 2.0], [1.0], 'valid'), [1.0, 2.0]))",
+    # a range in a message is not a path
+    "def f(i, n):\n    raise ValueError(f'index {i} is outside 0..{n - 1}')",
     # a demo edited by the student: the instructor's lines stay unflagged
     "import os\nfast = bool(os.environ.get('NBGRADER_EXECUTION'))\nimage = load_image('camera', 64)",
 ]
@@ -74,6 +76,15 @@ CHEATS = [
     ("open('../../gradebook.db')", "outside"),
     ("np.allclose = lambda *a, **k: True", "replaces a library attribute"),
     ("import builtins\nbuiltins.print = None", "builtins"),
+    ("import sys\nvars(sys)['settrace'](None)", "vars()"),
+    ("def correlate1d(x, k):\n    return vars(np)['correlate'](x, k, 'valid')", "vars()"),
+    ("import sys\nsys.__dict__['setprofile'](None)", "__dict__"),
+    ("import torch\ndef conv2d(x, w, b=None, stride=1, padding=0):\n"
+     "    return torch.ops.aten.convolution(x, w, b, [stride] * 2, [padding] * 2, [1, 1], False, [0, 0], 1)",
+     "internal operators"),
+    ("import torch\npool = torch._C._nn.adaptive_avg_pool2d", "internal operators"),
+    ("import autograder.lab as lab\nwire = lab.checking.wire", "checking code"),
+    ("from autograder import lab\nlab.checking.wire.Encoder = object", "checking code"),
 ]
 
 

@@ -70,20 +70,23 @@ class CourseExecute(NbGraderPreprocessor):
         for event in report.events:
             self.log.warning("%s: %s", info["notebook"], event)
         flags = [str(f) for f in scan.scan(nb, self._instructor_sources(info), forbidden)]
-        flags += [event for event in report.events if "killed the kernel" in event]
+        flags += [event for event in report.events
+                  if "killed the kernel" in event or "changed the grading link" in event]
         nb.metadata[METADATA_KEY]["review"] = flags
         for flag in flags:
             self.log.warning("%s: flagged for review: %s", info["notebook"], flag)
         return nb, resources
 
     def _instructor_sources(self, info):
-        """The code cells of the instructor's source notebook (demos and the instructor's lines)."""
+        """The code cells of the instructor's source notebook but its test cells (demos and the
+        instructor's lines; a test cell's line copied into a student's cell is the student's)."""
         coursedir = CourseDirectory(config=self.config)
         path = Path(coursedir.format_path(coursedir.source_directory, ".", info["assignment"]))
         source = path / f"{info['notebook']}.ipynb"
         if not source.exists():
             return []
-        return [c.source for c in notebooks.read(source).cells if c.cell_type == "code"]
+        return [c.source for c in notebooks.read(source).cells
+                if c.cell_type == "code" and not notebooks.is_test(c)]
 
 
 class FlagForReview(NbGraderPreprocessor):

@@ -233,7 +233,13 @@ class RemoteObject:
         """Call once per ``(args, kwargs)`` in one round trip: ``([(value, error)], called)``."""
         results, reply = self._link.request("map", target=self, args=[list(c) for c in calls],
                                             forbidden=list(forbidden))
-        outcomes = [(None, student_exception(r["error"])) if "error" in r else (r.get("value"), None)
+        if not (isinstance(results, list) and len(results) == len(calls)
+                and all(isinstance(r, dict) and ("error" in r) != ("value" in r) for r in results)):
+            count = len(results) if isinstance(results, list) else type(results).__name__
+            raise KernelUnavailable(f"the kernel answered {count} results for {len(calls)} calls: "
+                                    "the notebook changed the grading link, and nothing it answers "
+                                    "is counted")
+        outcomes = [(None, student_exception(r["error"])) if "error" in r else (r["value"], None)
                     for r in results]
         return outcomes, list(reply.get("forbidden_called", []))
 

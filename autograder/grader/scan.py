@@ -9,7 +9,10 @@ in an honest exercise:
 - tracing, frames and garbage-collector introspection (``sys.settrace``, ``sys._getframe``,
   ``inspect.currentframe``, ``gc``), ``ctypes``, threads and processes, code objects, closures
   and globals of functions, ``exec``/``eval``/``compile``, dynamic imports;
-- imports of the course's own checking code, paths outside the notebook's folder;
+- imports of the course's own checking code (or reaching it through an allowed module, e.g.
+  ``autograder.lab.checking``), paths outside the notebook's folder;
+- a module's attributes reached through ``vars()`` or ``__dict__``, PyTorch's operator tables
+  (``torch.ops``, ``torch._C``), which bypass the names a from-scratch exercise forbids;
 - in a from-scratch exercise, any reference to a library function it forbids, however spelled
   (an alias, a submodule path, ``getattr`` with a constant name), and library attributes reached
   by a computed name.
@@ -42,6 +45,10 @@ FORBIDDEN_IMPORTS = {
 COURSE_PACKAGE = "autograder"
 ALLOWED_COURSE_MODULES = ("autograder.data", "autograder.models", "autograder.widgets",
                           "autograder.lab")
+# Modules of the checking code and the grading link, however reached (``autograder.lab.checking``).
+COURSE_INTERNALS = {"checking", "guards", "wire", "agent", "selfcheck"}
+LIBRARY_INTERNALS = ("torch.ops", "torch._C", "torch._ops", "torch._refs", "torch._decomp",
+                     "torch._prims")
 ATTRIBUTES = {
     "settrace": "installs a trace function (sys.settrace)",
     "setprofile": "installs a profiler (sys.setprofile)", "_getframe": "reads call frames",
@@ -57,10 +64,11 @@ ATTRIBUTES = {
     "execv": "starts programs", "execve": "starts programs", "spawnv": "starts programs",
     "kill": "sends signals", "killpg": "sends signals", "chdir": "changes the working folder",
     "modules": "reads or changes sys.modules",
+    "__dict__": "reaches attributes through __dict__",
 }
 CALLS = {"exec": "runs code from a string (exec)", "eval": "runs code from a string (eval)",
          "compile": "compiles code from a string", "__import__": "imports modules dynamically",
-         "globals": "reads the notebook's globals", "vars": None, "breakpoint": "starts a debugger"}
+         "globals": "reads the notebook's globals", "breakpoint": "starts a debugger"}
 
 
 @dataclass(frozen=True)
@@ -193,7 +201,17 @@ class _CellScanner(ast.NodeVisitor):
             self._check_path(path, node)
         if path == "os.environ" or (path or "").startswith("sys.modules"):
             self._flag(f"touches {path}")
+        self._check_internals(path)
         self.generic_visit(node)
+
+    def _check_internals(self, path):
+        """Flag the course's checking code or PyTorch's operator tables reached by a path."""
+        parts = (path or "").split(".")
+        if parts[0] == COURSE_PACKAGE and COURSE_INTERNALS & set(parts[1:]):
+            self._flag(f"reaches the course's checking code ({path})")
+        if path and path.startswith(LIBRARY_INTERNALS):
+            self._flag(f"calls PyTorch's internal operators ({path}), around the functions "
+                       "an exercise forbids")
 
     def visit_Name(self, node):
         path = self.aliases.get(node.id)
@@ -216,6 +234,8 @@ class _CellScanner(ast.NodeVisitor):
         func = node.func
         if isinstance(func, ast.Name) and CALLS.get(func.id):
             self._flag(CALLS[func.id])
+        if isinstance(func, ast.Name) and func.id == "vars" and node.args:
+            self._flag(f"reaches attributes through vars() ({ast.unparse(node)[:80]})")
         if isinstance(func, ast.Name) and func.id in ("getattr", "setattr", "delattr") and node.args:
             base = self._dotted(node.args[0])
             if base and len(node.args) > 1 and not isinstance(node.args[1], ast.Constant):
@@ -243,6 +263,8 @@ class _CellScanner(ast.NodeVisitor):
         self._flag(f"uses IPython's machinery (get_ipython().{attribute})")
 
     def visit_Constant(self, node):
+        if isinstance(getattr(node, "parent", None), ast.JoinedStr) and node.value == "..":
+            return  # "0..{n}" in a message, not a path
         self._path_argument(node)
 
     def _path_argument(self, node):
