@@ -27,7 +27,7 @@ import torch.nn.functional as F
 
 from autograder import wire
 from autograder.checking import (
-    Case, CheckFailure, _likely_cause, call_student, check_raises, describe_call, describe_type,
+    Case, CheckFailure, _likely_cause, call_student, check_accepts, check_raises, describe_call, describe_type,
     difference, make_rng,
 )
 
@@ -409,6 +409,7 @@ def check_conv1d_matrix_rejects_bad_input(fn):
     """``conv1d_matrix`` raises ValueError/TypeError for impossible kernels and parameters."""
     rng = np.random.default_rng(402)
     k = rng.normal(size=3)
+    check_accepts(fn, (k, 5), name="conv1d_matrix")
     bad = [
         ((rng.normal(size=(2, 2)), 5), {}, ValueError, "the kernel must be 1-D"),
         ((np.zeros(0), 5), {}, ValueError, "the kernel is empty"),
@@ -515,6 +516,7 @@ def check_conv2d_matrix_rejects_bad_input(fn):
     """``conv2d_matrix`` raises ValueError/TypeError for impossible kernels, shapes and parameters."""
     rng = np.random.default_rng(413)
     k = rng.normal(size=(3, 3))
+    check_accepts(fn, (k, (5, 5)), name="conv2d_matrix")
     bad = [
         ((rng.normal(size=3), (5, 5)), {}, ValueError, "the kernel must be 2-D (K_h, K_w)"),
         ((k, (5, 5, 5)), {}, ValueError, "input_shape must be a pair (H, W)"),
@@ -624,6 +626,7 @@ def check_conv2d_backward_rejects_bad_input(fn):
     rng = np.random.default_rng(423)
     x, w = rng.normal(size=(2, 3, 6, 6)), rng.normal(size=(4, 3, 3, 3))
     g = rng.normal(size=(2, 4, 4, 4))
+    check_accepts(fn, (x, w, g), name="conv2d_backward")
     bad = [
         ((x[0], w, g), {}, ValueError, "x must be 4-D (N, C_in, H, W)"),
         ((x, w[0], g), {}, ValueError, "w must be 4-D (C_out, C_in, K_h, K_w)"),
@@ -647,6 +650,7 @@ def check_numerical_gradient_rejects_bad_input(fn):
     """``numerical_gradient`` raises for a non-positive eps and for a non-scalar f."""
     x = np.arange(3.0)
     square = SumOfPowers(2)
+    check_accepts(fn, (square, x), name="numerical_gradient")
     for eps in (0.0, -1e-3):
         check_rejects(fn, (square, x), {"eps": eps}, reason="eps must be positive",
                       name="numerical_gradient",

@@ -326,6 +326,22 @@ def check_against_oracle(fn, oracle, cases, *, name=None, rtol=1e-6, atol=1e-9, 
         _passed()
 
 
+def check_accepts(fn, args, kwargs=None, *, name=None):
+    """Fail unless ``fn(*args, **kwargs)`` (a valid input) returns without error.
+
+    The control before a bad-input check: a function that raises for everything earns nothing.
+    """
+    kwargs = kwargs or {}
+    name = name or getattr(fn, "__name__", "the function")
+    _, error, _ = _invoke(fn, _deepcopy(args), _deepcopy(kwargs), ())
+    if isinstance(error, NotImplementedError):
+        raise CheckFailure(not_implemented_message(name)) from None
+    if error is not None:
+        raise CheckFailure(f"{describe_call(name, args, kwargs)} raised {type(error).__name__} "
+                           f"({error}); a valid input must be accepted before invalid ones are "
+                           "tried") from error
+
+
 def check_raises(fn, args, kwargs=None, *, exception=ValueError, reason, name=None, cause=None):
     """Fail unless ``fn(*args, **kwargs)`` raises ``exception`` (a class or tuple of classes).
 

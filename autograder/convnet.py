@@ -975,6 +975,14 @@ def check_initial_loss(ConvNet, images, labels, seed=0, tolerance=0.1, name="Con
 TINY_NETWORK = ((1, 10, 10), (2, 3), 3, 4)
 
 
+def check_loss_value(loss, call, config, params, x, y):
+    """``loss`` is the loss of the network ``config`` with ``params`` on ``(x, y)`` in PyTorch:
+    the control before comparing gradients with finite differences of that same loss (a loss that
+    is always 0, with zero gradients, agrees with its own differences)."""
+    expected, _ = torch_loss_and_grads(load_params(torch_convnet(*config).double(), params), x, y)
+    assert_close(loss, expected, what=f"the loss of {call}, against the same network in PyTorch")
+
+
 @one_thread()
 def check_numerical_gradients(ConvNet, seed=None, per_parameter=4, config=TINY_NETWORK, batch=3,
                               name="ConvNet"):
@@ -990,7 +998,8 @@ def check_numerical_gradients(ConvNet, seed=None, per_parameter=4, config=TINY_N
     model.params = {key: value.copy() for key, value in params.items()}
     x = rng.normal(size=(batch,) + tuple(config[0]))
     y = rng.integers(0, config[3], size=batch)
-    _, grads, call = convnet_loss(model, x, y, label)
+    loss, grads, call = convnet_loss(model, x, y, label)
+    check_loss_value(loss, call, config, params, x, y)
     for key in PARAM_NAMES:
         for flat in rng.choice(params[key].size, size=min(per_parameter, params[key].size), replace=False):
             index = np.unravel_index(flat, params[key].shape)

@@ -536,13 +536,35 @@ def assert_size(actual, expected, *, what, likely=()):
 
 # ----------------------------------------------------------------------------- invalid inputs
 
-def check_rejects(fn, bad, *, name):
+def _equal_integers(value, expected):
+    """``value`` is the integer (or tuple of integers) ``expected``, in any integer type."""
+    if isinstance(expected, tuple):
+        return (isinstance(value, (tuple, list)) and len(value) == len(expected)
+                and all(_equal_integers(v, e) for v, e in zip(value, expected)))
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value == expected
+
+
+def check_rejects(fn, bad, *, name, valid=None):
     """``fn`` raises on each ``(args, kwargs, exception, reason)`` or ``(..., causes)`` of ``bad``,
     all called in one round trip. ``exception``: a class or tuple of classes; ``reason``: why the
     input is invalid; ``causes``: ``{"returned" or an exception's name: likely cause}``, named
-    when the call returns, or raises that exception, instead."""
-    outcomes = call_each(fn, [(entry[0], entry[1]) for entry in bad], name=name)
-    for (args, kwargs, exception, reason, *causes), (_, error) in zip(bad, outcomes):
+    when the call returns, or raises that exception, instead.
+
+    ``valid``: ``(args, kwargs, expected)``, a valid call that must first return ``expected``, so
+    that a function raising for everything earns nothing.
+    """
+    calls = ([(valid[0], valid[1])] if valid else []) + [(entry[0], entry[1]) for entry in bad]
+    outcomes = call_each(fn, calls, name=name)
+    if valid:
+        (value, error), outcomes = outcomes[0], outcomes[1:]
+        call = describe_call(name, valid[0], valid[1])
+        if error is not None:
+            raise CheckFailure(f"{call} raised {type(error).__name__} ({error}); a valid input "
+                               f"must give {valid[2]!r} before invalid ones are tried")
+        if not _equal_integers(value, valid[2]):
+            raise CheckFailure(f"{call} returned {value!r}; a valid input must give {valid[2]!r} "
+                               "before invalid ones are tried")
+    for (args, kwargs, exception, reason, *causes), (_, error) in zip(bad, outcomes, strict=True):
         expected = exception if isinstance(exception, tuple) else (exception,)
         if isinstance(error, expected):
             continue
@@ -574,7 +596,7 @@ def check_conv_output_size_rejects_bad_input(fn):
         ((5, 3.0), {}, TypeError, "the kernel size must be an int", floats),
         ((5, 3), {"stride": 1.5}, TypeError, "the stride must be an int", floats),
         ((5, "3"), {}, TypeError, "the kernel size must be an int"),
-    ], name="conv_output_size")
+    ], name="conv_output_size", valid=((5, 3), {}, 3))
 
 
 def check_pool_output_size_rejects_bad_input(fn):
@@ -599,7 +621,7 @@ def check_pool_output_size_rejects_bad_input(fn):
         ((8, 2.0), {}, TypeError, "the kernel size must be an int", {"returned": FLOAT_ACCEPTED}),
         ((8, 2), {"stride": 2.0}, TypeError, "the stride must be an int or None",
          {"returned": FLOAT_ACCEPTED}),
-    ], name="pool_output_size")
+    ], name="pool_output_size", valid=((8, 2), {}, 4))
 
 
 def check_conv_transpose_output_size_rejects_bad_input(fn):
@@ -619,7 +641,7 @@ def check_conv_transpose_output_size_rejects_bad_input(fn):
         ((3, 3), {"output_padding": -1, "stride": 2}, ValueError,
          "output_padding cannot be negative"),
         ((3, 3.0), {}, TypeError, "the kernel size must be an int", {"returned": FLOAT_ACCEPTED}),
-    ], name="conv_transpose_output_size")
+    ], name="conv_transpose_output_size", valid=((3, 3), {}, 5))
 
 
 def check_receptive_field_rejects_bad_input(fn):
@@ -636,4 +658,4 @@ def check_receptive_field_rejects_bad_input(fn):
         (([(3.0, 1, 1)],), {}, TypeError, "the kernel size must be an int",
          {"returned": FLOAT_ACCEPTED}),
         ((3,), {}, TypeError, "layers must be a list of triples, not an int"),
-    ], name="receptive_field")
+    ], name="receptive_field", valid=(([(3, 1, 1)],), {}, (3, 1)))

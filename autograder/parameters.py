@@ -431,7 +431,7 @@ def check_conv2d_params_rejects_bad_input(fn):
         ((3, 4, (3, 3, 3)), {}, (ValueError, TypeError), "kernel_size is an int or an (h, w) pair"),
         ((3.0, 4, 3), {}, TypeError, "c_in must be an integer"),
         ((3, 4, 2.5), {}, TypeError, "the kernel size must be an integer"),
-    ], name="conv2d_params")
+    ], name="conv2d_params", valid=((3, 4, 3), {}, 112))
 
 
 def check_depthwise_separable_params(fn, seed=None, n_cases=30, likely_mistakes=None):
@@ -499,4 +499,4 @@ def check_count_params_rejects_bad_specs(fn):
         (([conv, dict(conv, c_in=6, groups=4)],), {}, ValueError, "groups=4 does not divide c_in=6"),
         (([{"type": "linear", "n_in": 0, "n_out": 3}],), {}, ValueError, "n_in must be at least 1",
          {"returned": SIZES_NOT_CHECKED}),
-    ], name="count_params")
+    ], name="count_params", valid=(([conv],), {}, 112))

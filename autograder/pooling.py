@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from autograder.checking import (
-    Case, CheckFailure, assert_close, call_student, check_against_oracle, check_raises, describe_call,
+    Case, CheckFailure, assert_close, call_student, check_accepts, check_against_oracle, check_raises, describe_call,
     describe_type, difference, make_rng,
 )
 
@@ -417,6 +417,7 @@ def check_global_avg_pool(fn, seed=None, n_cases=12, name="global_avg_pool"):
 def check_pool2d_rejects_bad_input(fn, name):
     """``fn(x, kernel_size, stride, padding)`` raises for impossible shapes and parameters."""
     x = np.random.default_rng(7).normal(size=(2, 3, 5, 6))
+    check_accepts(fn, (x, 2), name=name)
     half = ("the padding is compared with the kernel, not with half of it: PyTorch requires "
             "padding <= kernel_size // 2 on each axis")
     bad = [

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from autograder.checking import (
-    Case, CheckFailure, call_student, check_against_oracle, check_raises, difference, make_rng,
+    Case, CheckFailure, call_student, check_accepts, check_against_oracle, check_raises, difference, make_rng,
 )
 
 LIBRARY_NEAREST = (F.interpolate, F.upsample, F.upsample_nearest, torch._C._nn.upsample_nearest2d,
@@ -372,6 +372,7 @@ def check_bed_of_nails_upsample(fn, seed=None, n_cases=20, likely_mistakes=mista
 def check_upsample_rejects_bad_input(fn, name):
     """``fn(x, scale)`` raises ``ValueError``/``TypeError`` for impossible inputs and scales."""
     x = np.random.default_rng(9).normal(size=(1, 2, 3, 3))
+    check_accepts(fn, (x, 2), name=name)
     bad = [
         ((x[0], 2), ValueError, "x must be 4-D (N, C, H, W)"),
         ((x, 0), ValueError, "the scale must be at least 1"),
@@ -394,6 +395,7 @@ def check_max_unpool2d_rejects_bad_input(fn):
     """``max_unpool2d`` raises ``ValueError``/``TypeError`` for inconsistent arguments."""
     x = np.random.default_rng(10).normal(size=(1, 2, 2, 2))
     indices = np.array([[[[0, 3], [8, 15]], [[5, 6], [9, 10]]]], dtype=np.int64)
+    check_accepts(fn, (x, indices, (4, 4)), name="max_unpool2d")
     bad = [
         ((x[0], indices[0], (4, 4)), ValueError, "x must be 4-D (N, C, H, W)"),
         ((x, indices[:, :1], (4, 4)), ValueError, "indices must have the shape of x"),
@@ -418,6 +420,7 @@ def check_conv_transpose1d(fn, seed=None, n_cases=25, likely_mistakes=mistakes_c
 def check_conv_transpose1d_rejects_bad_input(fn):
     """``conv_transpose1d`` raises ``ValueError``/``TypeError`` for impossible inputs."""
     x, k = np.ones(3), np.ones(2)
+    check_accepts(fn, (x, k), name="conv_transpose1d")
     bad = [
         ((np.ones((2, 2)), k), {}, ValueError, "x must be 1-D"),
         ((x, np.ones((2, 1))), {}, ValueError, "k must be 1-D"),
@@ -443,6 +446,7 @@ def check_conv_transpose2d_rejects_bad_input(fn):
     """``conv_transpose2d`` raises ``ValueError``/``TypeError`` for impossible arguments."""
     rng = np.random.default_rng(11)
     x, w, b = rng.normal(size=(2, 3, 4, 4)), rng.normal(size=(3, 2, 3, 3)), rng.normal(size=2)
+    check_accepts(fn, (x, w, b), name="conv_transpose2d")
     bad = [
         ((x[0], w), {}, ValueError, "x must be 4-D (N, C_in, H, W)"),
         ((x, w[0]), {}, ValueError, "w must be 4-D (C_in, C_out, K_h, K_w)"),
@@ -509,6 +513,7 @@ def check_bilinear_kernel(fn, seed=None, scales=range(1, 8)):
 
 def check_bilinear_kernel_rejects_bad_input(fn):
     """``bilinear_kernel`` raises ``ValueError`` for scale < 1, ``TypeError`` for non-integers."""
+    check_accepts(fn, (2,), name="bilinear_kernel")
     check_raises(fn, (0,), reason="the scale must be at least 1", name="bilinear_kernel")
     check_raises(fn, (2.5,), exception=TypeError, reason="the scale must be an integer",
                  name="bilinear_kernel")

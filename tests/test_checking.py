@@ -196,3 +196,42 @@ def test_one_thread_restores_the_thread_count_it_found_nested_or_decorated():
         assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize("check", [
+    "backprop_matrix.check_conv1d_matrix_rejects_bad_input",
+    "backprop_matrix.check_conv2d_matrix_rejects_bad_input",
+    "backprop_matrix.check_conv2d_backward_rejects_bad_input",
+    "backprop_matrix.check_numerical_gradient_rejects_bad_input",
+    "upsampling.check_max_unpool2d_rejects_bad_input",
+    "upsampling.check_conv_transpose1d_rejects_bad_input",
+    "upsampling.check_conv_transpose2d_rejects_bad_input",
+    "upsampling.check_bilinear_kernel_rejects_bad_input",
+])
+def test_a_function_that_raises_for_everything_fails_the_bad_input_checks(check):
+    """Check that the bad-input checks first require a valid input to be accepted."""
+    import importlib
+
+    module, function = check.split(".")
+
+    def refuse(*args, **kwargs):
+        raise TypeError("refuses everything") if any(isinstance(a, float) for a in args) \
+            else ValueError("refuses everything")
+
+    with pytest.raises(CheckFailure, match="a valid input must be accepted"):
+        getattr(importlib.import_module(f"autograder.{module}"), function)(refuse)
+
+
+@pytest.mark.parametrize("check", ["pooling.check_pool2d_rejects_bad_input",
+                                   "upsampling.check_upsample_rejects_bad_input"])
+def test_a_function_that_raises_for_everything_fails_the_named_bad_input_checks(check):
+    """Check that the bad-input checks shared by several functions require a valid input too."""
+    import importlib
+
+    module, function = check.split(".")
+
+    def refuse(*args, **kwargs):
+        raise ValueError("refuses everything")
+
+    with pytest.raises(CheckFailure, match="a valid input must be accepted"):
+        getattr(importlib.import_module(f"autograder.{module}"), function)(refuse, "f")

@@ -444,3 +444,16 @@ def test_the_bench_row_reports_times_ratio_and_accuracies():
     assert "12.0 s vs 5.0 s (2.40x)" in row and "97.91% vs 98.02%" in row
     assert "938 batches" in row and "within budget" in row
     assert "**over budget**" in bench.table({"convnet": dict(measured, numpy=16.0)})
+
+
+def test_a_network_whose_loss_is_always_zero_fails_the_numerical_gradient_checks(ref):
+    """Check that a loss of 0 with zero gradients, which agrees with its own differences, fails."""
+    Base = ref["ConvNet"]
+
+    class Silent(Base):
+        def loss(self, x, y):
+            return 0.0, {key: np.zeros_like(value) for key, value in self.params.items()}
+
+    for check in (checks.check_numerical_gradients, hidden.check_numerical_gradients):
+        with pytest.raises(CheckFailure, match="the loss of"):
+            check(Silent, seed=3)

@@ -7,6 +7,7 @@ import torch
 from torch import nn
 
 from autograder import output_size as checks
+from autograder import parameters
 from autograder.checking import CheckFailure
 from autograder.grader.checks import output_size as hidden
 
@@ -446,3 +447,22 @@ def test_assert_size_checks_type_value_and_names_the_mistake():
         checks.assert_size([5, 1], (5, 1), what="x")
     with pytest.raises(CheckFailure, match="expected an int"):
         checks.assert_size(True, 1, what="x")
+
+
+@pytest.mark.parametrize("check", [
+    checks.check_conv_output_size_rejects_bad_input,
+    checks.check_pool_output_size_rejects_bad_input,
+    checks.check_conv_transpose_output_size_rejects_bad_input,
+    checks.check_receptive_field_rejects_bad_input,
+    parameters.check_conv2d_params_rejects_bad_input,
+    parameters.check_count_params_rejects_bad_specs,
+])
+def test_a_function_that_raises_for_everything_fails_the_bad_input_checks(check):
+    """Check that the bad-input checks first require a valid input's answer."""
+    def refuse(*args, **kwargs):
+        if any(isinstance(a, float) for a in args):
+            raise TypeError("not an integer")
+        raise ValueError("impossible")
+
+    with pytest.raises(CheckFailure, match="a valid input must give"):
+        check(refuse)

@@ -8,6 +8,7 @@ import torch
 import torchvision
 from torch import nn
 
+from autograder import checking
 from autograder import parameters as P
 from autograder.checking import CheckFailure
 from autograder.grader import notebooks
@@ -204,8 +205,14 @@ def test_checks_pass_on_correct_implementations():
      "running mean and variance are buffers"),
 ])
 def test_likely_mistakes_are_named(check, wrong, cause):
-    with pytest.raises(CheckFailure, match=cause):
-        check(wrong)
+    # A fixed draw for the hidden checks: a draw whose first wrong count comes from a layer
+    # that several mistakes explain alike names none of them.
+    checking.set_grading_seed(2026)
+    try:
+        with pytest.raises(CheckFailure, match=cause):
+            check(wrong)
+    finally:
+        checking.set_grading_seed(None)
 
 
 def test_the_student_side_checks_name_no_formula_mistake():
@@ -259,8 +266,9 @@ def test_lenient_validation_is_caught_and_named():
         return c_out * (_positive(c_in) // groups * kh * kw + int(bias))
 
     def key_error(spec):
-        return sum(linear_params(layer["n_in"], layer["n_out"]) for layer in spec
-                   if layer["type"] == "linear")
+        return sum(linear_params(layer["n_in"], layer["n_out"]) if layer["type"] == "linear"
+                   else conv2d_params(layer["c_in"], layer["c_out"], layer["kernel_size"])
+                   for layer in spec)
 
     def no_validation(n_in, n_out, bias=True):
         return n_out * (n_in + int(bias))

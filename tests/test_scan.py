@@ -85,6 +85,8 @@ CHEATS = [
     ("import torch\npool = torch._C._nn.adaptive_avg_pool2d", "internal operators"),
     ("import autograder.lab as lab\nwire = lab.checking.wire", "checking code"),
     ("from autograder import lab\nlab.checking.wire.Encoder = object", "checking code"),
+    ("from autograder.models import load_pretrained\ndef train(*a, **k):\n    return load_pretrained()", "pretrained"),
+    ("def train(*a, **k):\n    return dict(np.load('data/convnet_mnist.npz'))", "pretrained"),
 ]
 
 

@@ -13,6 +13,7 @@ in an honest exercise:
   ``autograder.lab.checking``), paths outside the notebook's folder;
 - a module's attributes reached through ``vars()`` or ``__dict__``, PyTorch's operator tables
   (``torch.ops``, ``torch._C``), which bypass the names a from-scratch exercise forbids;
+- the pretrained network of notebook 10's widget (a trained answer made elsewhere);
 - in a from-scratch exercise, any reference to a library function it forbids, however spelled
   (an alias, a submodule path, ``getattr`` with a constant name), and library attributes reached
   by a computed name.
@@ -47,6 +48,8 @@ ALLOWED_COURSE_MODULES = ("autograder.data", "autograder.models", "autograder.wi
                           "autograder.lab")
 # Modules of the checking code and the grading link, however reached (``autograder.lab.checking``).
 COURSE_INTERNALS = {"checking", "guards", "wire", "agent", "selfcheck"}
+# The network notebook 10's widget reads: trained elsewhere, never a student's answer.
+PRETRAINED = ("load_pretrained", "PRETRAINED_WEIGHTS", "_pretrained_arrays", "convnet_mnist")
 LIBRARY_INTERNALS = ("torch.ops", "torch._C", "torch._ops", "torch._refs", "torch._decomp",
                      "torch._prims")
 ATTRIBUTES = {
@@ -149,6 +152,7 @@ class _CellScanner(ast.NodeVisitor):
         module = node.module or ""
         self._imported(module)
         for alias in node.names:
+            self._check_pretrained(alias.name)
             path = f"{module}.{alias.name}"
             self.aliases[alias.asname or alias.name] = path
             self._imported(path)
@@ -202,7 +206,12 @@ class _CellScanner(ast.NodeVisitor):
         if path == "os.environ" or (path or "").startswith("sys.modules"):
             self._flag(f"touches {path}")
         self._check_internals(path)
+        self._check_pretrained(node.attr)
         self.generic_visit(node)
+
+    def _check_pretrained(self, text):
+        if any(name in text for name in PRETRAINED):
+            self._flag(f"uses the course's pretrained network ({text[:60]}), trained elsewhere")
 
     def _check_internals(self, path):
         """Flag the course's checking code or PyTorch's operator tables reached by a path."""
@@ -214,6 +223,7 @@ class _CellScanner(ast.NodeVisitor):
                        "an exercise forbids")
 
     def visit_Name(self, node):
+        self._check_pretrained(node.id)
         path = self.aliases.get(node.id)
         if path and path != node.id:
             self._check_path(path, node)
@@ -265,6 +275,8 @@ class _CellScanner(ast.NodeVisitor):
     def visit_Constant(self, node):
         if isinstance(getattr(node, "parent", None), ast.JoinedStr) and node.value == "..":
             return  # "0..{n}" in a message, not a path
+        if isinstance(node.value, str):
+            self._check_pretrained(node.value)
         self._path_argument(node)
 
     def _path_argument(self, node):

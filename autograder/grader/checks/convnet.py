@@ -14,9 +14,9 @@ import torch.nn.functional as F
 from autograder import convnet as checks
 from autograder.checking import CheckFailure, assert_close, make_rng
 from autograder.convnet import (
-    DECAY_IGNORED, GLOBAL_MAXIMUM, GRADIENT_TO_EVERY_TIE, PARAM_NAMES, TINY_NETWORK, convnet_loss,
-    load_params, new_convnet, one_thread, param_shapes, params_of, random_params, torch_convnet,
-    torch_loss_and_grads,
+    DECAY_IGNORED, GLOBAL_MAXIMUM, GRADIENT_TO_EVERY_TIE, PARAM_NAMES, TINY_NETWORK,
+    check_loss_value, convnet_loss, load_params, new_convnet, one_thread, param_shapes, params_of,
+    random_params, torch_convnet, torch_loss_and_grads,
 )
 
 # The accuracy on 1000 random test digits after ``train`` on 2000 random training digits for two
@@ -180,7 +180,8 @@ def check_numerical_gradients(ConvNet, seed=None, config=TINY_NETWORK, batch=3, 
         x = rng.normal(size=(batch,) + tuple(config[0]))
         y = rng.integers(0, config[3], size=batch)
         model.params = {key: value.copy() for key, value in params.items()}
-        _, grads, call = convnet_loss(model, x, y, label)
+        loss_value, grads, call = convnet_loss(model, x, y, label)
+        check_loss_value(loss_value, call, config, params, x, y)
         grads = {key: np.asarray(value, dtype=np.float64) for key, value in grads.items()}
 
         def loss(trial):
