@@ -20,6 +20,7 @@ import types
 from autograder import checking, guards, lab, wire
 
 TARGET = "cnn-course-agent"
+FILE_SIZE_LIMIT = 256 * 2 ** 20  # bytes: the largest file a grading kernel may write
 SPECIAL_OPERATIONS = {
     "iter": iter, "next": next, "len": len, "bool": bool, "repr": repr, "str": str,
     "getitem": lambda obj, key: obj[key],
@@ -192,6 +193,9 @@ def install(memory_limit=None, threads=1):
     torch.set_num_threads(threads)
     if memory_limit:
         resource.setrlimit(resource.RLIMIT_AS, (memory_limit, memory_limit))
+    # No file the notebook writes (in its folder, or in the socket folder it shares with the
+    # grader outside the sandbox) grows past this.
+    resource.setrlimit(resource.RLIMIT_FSIZE, (FILE_SIZE_LIMIT, FILE_SIZE_LIMIT))
     agent = Agent(shell.user_ns)
     shell.kernel.comm_manager.register_target(TARGET, agent.open)
     return agent

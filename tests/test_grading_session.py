@@ -329,3 +329,24 @@ def test_a_kernel_that_answers_fewer_results_than_calls_fails_the_check():
     assert not results["batched"][0]
     assert "answered 0 results for 3 calls" in results["batched"][1]
     assert any("changed the grading link" in event for event in report.events)
+
+
+def test_files_and_shared_memory_written_by_the_notebook_are_capped():
+    """Check that a grading kernel cannot write a file past 256 MiB, in its folder or in /dev/shm."""
+    results, _, _ = grade(
+        """
+        def write(path):
+            try:
+                with open(path, "wb") as handle:
+                    for _ in range(300):
+                        handle.write(b"x" * 2 ** 20)
+            except OSError as error:
+                return type(error).__name__
+            return "written"
+        """,
+        ("capped", """
+            assert write("big.bin") == "OSError", write("big.bin")
+            assert write("/dev/shm/big.bin") == "OSError"
+        """),
+    )
+    assert results["capped"][0], results["capped"][1]

@@ -96,7 +96,7 @@ def bwrap_command(ipc_dir, *, bwrap="bwrap"):
     args = [bwrap, "--unshare-user", "--uid", "65534", "--gid", "65534", "--unshare-pid",
             "--unshare-ipc", "--unshare-uts", "--unshare-net", "--unshare-cgroup-try",
             "--die-with-parent", "--hostname", "grading", "--clearenv",
-            "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/dev/shm",
+            "--proc", "/proc", "--dev", "/dev", "--size", str(SCRATCH_BYTES), "--tmpfs", "/dev/shm",
             # the writable folders first: what is bound below may lie under /tmp
             "--size", str(SCRATCH_BYTES), "--tmpfs", "/tmp",
             "--size", str(SCRATCH_BYTES), "--tmpfs", WORK_DIR]
