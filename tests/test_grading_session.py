@@ -350,3 +350,37 @@ def test_files_and_shared_memory_written_by_the_notebook_are_capped():
         """),
     )
     assert results["capped"][0], results["capped"][1]
+
+
+def test_a_cell_that_hangs_unstoppably_is_not_replayed():
+    """Check that a student cell hanging through interrupts costs its time once, not per test."""
+    results, _, report = grade(
+        "def fine():\n    return 1\n\ndef crash():\n    import os\n    os._exit(1)",
+        """
+        import time
+
+        while True:
+            try:
+                time.sleep(0.05)
+            except KeyboardInterrupt:
+                pass
+        """,
+        ("first", "assert fine() == 1"),
+        ("crash", "crash()"),
+        ("after_crash", "assert fine() == 1"),
+        timeout=5,
+    )
+    assert results["first"][0] and results["after_crash"][0] and not results["crash"][0], results
+    assert sum("timed out" in event for event in report.events) == 1, report.events
+
+
+def test_after_repeated_restarts_the_remaining_tests_fail_at_once():
+    """Check that a kernel killed by test after test is given up, and the notebook flagged."""
+    from autograder.grader.session import MAX_RESTARTS
+
+    tests = [(f"crash{n}", "crash()") for n in range(MAX_RESTARTS + 2)]
+    results, _, report = grade("def crash():\n    import os\n    os._exit(1)", *tests, timeout=5)
+    assert not any(passed for passed, _ in results.values())
+    assert report.restarts == MAX_RESTARTS
+    assert f"restarted {MAX_RESTARTS} times" in results[f"crash{MAX_RESTARTS + 1}"][1]
+    assert any("the remaining tests are not run" in event for event in report.events)

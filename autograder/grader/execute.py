@@ -41,6 +41,11 @@ def instructor_cells(db_url, notebook_id, assignment_id):
     return tests, sources.get(SETUP_CELL, "")
 
 
+# Engine events that need the instructor's eyes (a cell killed the kernel, the kernel was given
+# up after repeated restarts, the notebook tampered with the grading link).
+REVIEW_EVENTS = ("killed the kernel", "the remaining tests are not run", "changed the grading link")
+
+
 class CourseExecute(NbGraderPreprocessor):
     """Run a submission: the student's cells in a sandboxed kernel, the test cells here."""
 
@@ -71,7 +76,7 @@ class CourseExecute(NbGraderPreprocessor):
             self.log.warning("%s: %s", info["notebook"], event)
         flags = [str(f) for f in scan.scan(nb, self._instructor_sources(info), forbidden)]
         flags += [event for event in report.events
-                  if "killed the kernel" in event or "changed the grading link" in event]
+                  if any(sign in event for sign in REVIEW_EVENTS)]
         nb.metadata[METADATA_KEY]["review"] = flags
         for flag in flags:
             self.log.warning("%s: flagged for review: %s", info["notebook"], flag)

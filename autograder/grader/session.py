@@ -46,6 +46,8 @@ HIDDEN_BEGIN, HIDDEN_END = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
 MEMORY_LIMIT_BYTES = 8 * 2 ** 30
 STARTUP_TIMEOUT_SECONDS = 120
 METADATA_KEY = "cnn_course"
+# Restarts of one notebook's kernel before the grader gives up on it (each costs a replay).
+MAX_RESTARTS = 4
 
 
 @dataclass
@@ -59,6 +61,10 @@ class Report:
     seconds: dict = field(default_factory=lambda: {"kernel": 0.0, "student cells": 0.0,
                                                    "test cells": 0.0})
     requests: int = 0  # round trips from the test cells to the kernel
+
+
+def _timed_out(cell):
+    return any(o.get("ename") == "CellTimeoutError" for o in cell.outputs if o.output_type == "error")
 
 
 @dataclass
@@ -203,7 +209,8 @@ class GradingSession:
         self.link = None
         self.checker = None
         self.history = []  # indices of the ordinary cells run so far, to replay after a restart
-        self.killers = set()  # indices of cells that killed the kernel: never run again
+        self.killers = set()  # indices of cells that killed the kernel or hung: never run again
+        self.exhausted = None  # why the kernel was given up, after MAX_RESTARTS
         self._scratch = None
         self._execution_count = 0
 
@@ -288,7 +295,16 @@ class GradingSession:
             self._scratch = None
 
     def restart(self, reason):
-        """Start a new kernel and run the ordinary cells seen so far again (silently)."""
+        """Start a new kernel and run the ordinary cells seen so far again (silently).
+
+        A cell that kills the kernel or runs out of time on replay is not run again. After
+        ``MAX_RESTARTS`` restarts the kernel is given up: the remaining test cells fail at once.
+        """
+        if self.report.restarts >= MAX_RESTARTS:
+            self.link.broken = self.exhausted = (
+                f"the kernel was restarted {MAX_RESTARTS} times; the remaining tests are not run")
+            self.report.events.append(self.exhausted)
+            return
         self.report.restarts += 1
         self.report.events.append(f"kernel restarted: {reason}")
         self._stop_kernel()
@@ -297,6 +313,8 @@ class GradingSession:
             if index in self.killers:
                 continue
             replay = nbformat.from_dict(self.nb.cells[index])
+            replay.outputs = []
+            started = time.perf_counter()
             try:
                 self.client.execute_cell(replay, index, store_history=False)
             except DeadKernelError:
@@ -304,6 +322,13 @@ class GradingSession:
                 self.report.events.append(f"cell {index} killed the kernel again on replay")
                 self._stop_kernel()
                 self._start_kernel()
+                continue
+            if _timed_out(replay) or time.perf_counter() - started >= self.timeout:
+                self.killers.add(index)
+                self.report.events.append(f"cell {index} timed out on replay")
+                self._check_responsive()
+                if self.link.broken:
+                    return self.restart(self.link.broken)
 
     # ------------------------------------------------------------------ cells
     def run_notebook(self):
@@ -325,8 +350,10 @@ class GradingSession:
 
     def run_student_cell(self, cell, index):
         """Run an ordinary cell in the kernel; a cell that kills the kernel is recorded and skipped."""
-        if self.link.broken:
+        if self.link.broken and not self.exhausted:
             self.restart(self.link.broken)
+        if self.exhausted:
+            return
         cell.outputs = []
         started = time.perf_counter()
         try:
@@ -339,10 +366,12 @@ class GradingSession:
                  "the memory running out); it was restarted, and this cell is not run again"]))
             self.restart(f"cell {index} killed the kernel")
             return
-        self.report.seconds["student cells"] += time.perf_counter() - started
+        elapsed = time.perf_counter() - started
+        self.report.seconds["student cells"] += elapsed
         self.history.append(index)
         self._execution_count = max(self._execution_count, cell.get("execution_count") or 0)
-        if any(o.get("ename") == "CellTimeoutError" for o in cell.outputs if o.output_type == "error"):
+        if _timed_out(cell) or elapsed >= self.timeout:
+            self.killers.add(index)  # its work was cut short: a replay would only wait again
             self.report.events.append(f"cell {index} timed out")
             self._check_responsive()
 
@@ -371,8 +400,11 @@ class GradingSession:
 
     def run_test(self, grade_id, source=None):
         """The :class:`TestOutcome` of the test cell ``grade_id`` (or of ``source``) now."""
-        if self.link.broken:
+        if self.link.broken and not self.exhausted:
             self.restart(self.link.broken)
+        if self.exhausted:
+            error = KernelUnavailable(self.exhausted)
+            return TestOutcome([_error_output(type(error).__name__, str(error), [str(error)])], error)
         self.link.deadline = time.monotonic() + self.timeout
         started, requests = time.perf_counter(), self.link.requests
         try:
