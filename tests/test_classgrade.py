@@ -1,17 +1,22 @@
 """The class-grading command on a corpus of good and bad submissions, through real nbgrader.
 
-Three runs of real commands: the corpus in nbgrader's layout (``grade_class``), an LMS export with
-a roster (``python -m autograder.grader.classgrade``, recorded in a course directory that
-``nbgrader`` then uses), and a one-mistake submission graded again after a check is weakened in
-a copy of the package.
+Four runs of real commands: the corpus in nbgrader's layout (``grade_class`` on its default local
+Dask cluster of two worker processes), an LMS export with a roster (``python -m
+autograder.grader.classgrade``, recorded in a course directory that ``nbgrader`` then uses), a
+one-mistake submission graded again after a check is weakened in a copy of the package, and a
+few students of the corpus with two that kill their workers, on a Dask scheduler and two workers
+started apart (``--scheduler``).
 """
 import csv
 import hashlib
 import json
 import os
+import re
 import shutil
+import socket
 import subprocess
 import sys
+import time
 import zipfile
 
 import pytest
@@ -103,12 +108,12 @@ def test_only_the_graded_assignment_counts_towards_the_maximum(graded):
     _, _, _, out, _ = graded
     with open(out / "grades.csv", newline="", encoding="utf-8") as handle:
         header = next(csv.reader(handle))
-    assert header == ["student", ASSIGNMENT, "total", "max_total", "notes"]
+    assert header == ["student", ASSIGNMENT, "total", "max_total", "notes", "review"]
     assert {row["max_total"] for row in _rows(out).values()} == {"100"}
 
 
 def test_summary_has_mean_and_failure_rate_per_cell_and_flags(graded):
-    _, expected, _, out, _ = graded
+    _, expected, _, out, results = graded
     with open(out / "summary.csv", newline="", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
     cells = {row["cell"]: row for row in rows if not row["cell"].startswith("(")}
@@ -119,10 +124,34 @@ def test_summary_has_mean_and_failure_rate_per_cell_and_flags(graded):
     statuses = [want.status for want in expected.values()]
     assert flags == {"(blank, among the graded)": 1, "(missing)": 1, "(unreadable)": 2,
                      "(not this notebook)": 1,
-                     "(needs manual grade)": statuses.count("needs manual grade")}
+                     "(needs manual grade)": statuses.count("needs manual grade"),
+                     "(flagged for review)": sum(bool(by[ASSIGNMENT]["review"])
+                                                 for by in results.results.values())}
     assert (out / "summary.png").stat().st_size > 1000
     assert (out / "feedback" / "reference" / ASSIGNMENT / HTML).exists()
     assert (out / "autograded" / "reference" / ASSIGNMENT / corpus.FILENAME).exists()
+
+
+def test_review_column_is_empty_for_honest_work_and_gives_the_reasons_for_tampering(graded):
+    """Honest submissions (graded as they are, right or wrong) have no flag; the tampering ones
+    (the corpus expects "flagged for review" in their notes) have the grader's reasons, by cell."""
+    _, expected, _, out, results = graded
+    rows = _rows(out)
+    honest = [student for student, want in expected.items() if want.status == "graded"]
+    tampering = [student for student, want in expected.items() if "flagged for review" in want.note]
+    assert len(honest) >= 15 and len(tampering) >= 3
+    assert {student: rows[student]["review"] for student in honest} == dict.fromkeys(honest, "")
+    for student in tampering:
+        flags = results.results[student][ASSIGNMENT]["review"]
+        # the scan's flags name a student's cell; the engine's name a test cell
+        assert flags and all(flag.split(": ", 1)[0].endswith("_solution")
+                             or flag.startswith("test cell ") for flag in flags), flags
+        assert rows[student]["review"] == f"{ASSIGNMENT}: " + "; ".join(flags)
+    assert "correlate1d_solution: imports the course's checking code (autograder.checking)" in \
+        rows["patchchecks"]["review"]
+    assert "replaces a library attribute (numpy.allclose)" in rows["patchlibraries"]["review"]
+    assert "correlate1d_solution: refers to numpy.correlate, which correlate1d forbids" in \
+        rows["forbidden"]["review"]
 
 
 def test_the_summary_figure_says_how_many_notebooks_it_covers(graded):
@@ -149,7 +178,7 @@ def test_feedback_has_offline_formulas_and_no_instructor_path(graded, repo):
     for student in ("reference", "wrong", "blank"):
         page = (out / "feedback" / student / ASSIGNMENT / HTML).read_text(encoding="utf-8")
         assert "<math" in page and "display=\"block\"" in page
-        assert "cdnjs" not in page and "mathjax" not in page.lower()
+        assert "cdnjs" not in page and not re.search(r"<script[^>]*mathjax", page, re.IGNORECASE)
         leaked = [folder for folder in _instructor_folders(repo, out) if folder in page]
         assert not leaked, (student, leaked)
 
@@ -183,6 +212,11 @@ def test_every_roster_student_gets_a_row_with_dots_underscores_and_accents(lms):
             assert rows[student][ASSIGNMENT] == want.status
         assert want.note in rows[student]["notes"]
     assert {row["max_total"] for row in rows.values()} == {"100"}
+
+
+def test_the_command_says_how_many_notebooks_were_flagged_for_review(lms):
+    *_, run = lms
+    assert f"for review: {ASSIGNMENT} 0;" in run.stdout, run.stdout
 
 
 def test_every_unmatched_file_is_listed_with_its_reason_and_the_unknown_id_fails(lms):
@@ -257,8 +291,8 @@ def test_a_weakened_check_or_force_regrades_and_an_unchanged_rerun_does_not(repo
         "gaussian_kernel_matches_scipy"}
     assert grade() == (0, first)
 
-    checks = copy / "convolution.py"
-    header = "def check_gaussian_kernel(fn, seed=401, n_cases=20):\n"
+    checks = copy / "grader" / "checks" / "convolution.py"
+    header = "def check_gaussian_kernel(fn, seed=None, n_cases=20):\n"
     assert header in checks.read_text()
     checks.write_text(checks.read_text().replace(header, header + "    return None\n"))
     regraded, weakened = grade()
@@ -421,3 +455,132 @@ def test_a_feedback_page_renders_its_formulas_offline_in_chromium(course, repo):
         finally:
             browser.close()
     assert [url for url in requests if not url.startswith(("file:", "data:"))] == []
+
+
+# ----------------------------------------------------------------------------- Dask
+
+def test_an_interrupted_run_shuts_down_the_local_cluster_it_started(tmp_path, monkeypatch):
+    from distributed.core import Status
+
+    started = []
+
+    class Recorded(classgrade.LocalCluster):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            started.append(self)
+
+    def interrupted(futures):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(classgrade, "LocalCluster", Recorded)
+    monkeypatch.setattr(classgrade, "as_completed", interrupted)
+    (tmp_path / "submissions" / "bo" / ASSIGNMENT).mkdir(parents=True)
+    with pytest.raises(KeyboardInterrupt):
+        classgrade.grade_class(tmp_path / "submissions", tmp_path / "out", jobs=1, progress=False)
+    [cluster] = started
+    assert cluster.status == Status.closed
+    assert all(nanny.process is None or not nanny.process.is_alive()
+               for nanny in cluster.workers.values())
+
+
+def test_a_worker_with_other_hidden_tests_refuses_to_grade():
+    sources = {ASSIGNMENT: "0" * 64}
+    with pytest.raises(classgrade.UnfitWorker, match=f"solutions/ {ASSIGNMENT} differ"):
+        classgrade.grade_student("bo", {}, [ASSIGNMENT], {}, sources)
+
+
+def _free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def dask_cluster(repo, tmp_path_factory, request):
+    """``(address, deaths folder)``: a ``dask scheduler`` and two ``dask worker`` processes on
+    127.0.0.1, each worker in its own folder, with the course's environment and the preload
+    ``tests/dask_plugins.py``; stopped when the module's tests are done."""
+    from distributed import Client
+
+    folder = tmp_path_factory.mktemp("dask")
+    deaths = folder / "deaths"
+    deaths.mkdir()
+    address = f"tcp://127.0.0.1:{_free_port()}"
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(repo), str(repo / "tests")]),
+               CLASSGRADE_TEST_DEATHS=str(deaths),
+               DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES=str(classgrade.ALLOWED_FAILURES),
+               DASK_DISTRIBUTED__SCHEDULER__WORKER_SATURATION="1.0")
+    dask = os.path.join(os.path.dirname(sys.executable), "dask")
+    commands = [[dask, "scheduler", "--host", "127.0.0.1", "--port", address.rsplit(":", 1)[1],
+                 "--no-dashboard"]]
+    commands += [[dask, "worker", address, "--nworkers", "1", "--nthreads", "1", "--memory-limit",
+                  "0", "--no-dashboard", "--preload", "dask_plugins", "--local-directory",
+                  str(folder / f"worker{number}")] for number in (1, 2)]
+    processes, logs = [], []
+
+    def stop():
+        for process in reversed(processes):  # the workers, then the scheduler
+            process.terminate()
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, 9)
+                process.wait()
+        for log in logs:
+            log.close()
+
+    request.addfinalizer(stop)
+    for number, command in enumerate(commands):
+        logs.append(open(folder / f"{command[1]}{number}.log", "w"))
+        processes.append(subprocess.Popen(command, cwd=folder, env=env, stdout=logs[-1],
+                                          stderr=subprocess.STDOUT, start_new_session=True))
+        if command[1] == "scheduler":
+            time.sleep(1)
+    with Client(address, timeout=60) as client:
+        client.wait_for_workers(2, timeout=60)
+    return address, deaths
+
+
+SUBSET = ("reference", "wrong", "blank", "missing")
+
+
+@pytest.fixture(scope="module")
+def on_dask_cluster(graded, dask_cluster, repo, tmp_path_factory):
+    """A few students of the corpus and two copies of ``reference``, ``killer_once`` and
+    ``killer_always`` (whose tasks kill their workers), graded with ``--scheduler``."""
+    submissions, *_ = graded
+    address, deaths = dask_cluster
+    folder = tmp_path_factory.mktemp("on-dask")
+    for student in SUBSET:
+        shutil.copytree(submissions / student, folder / "submissions" / student)
+    for killer in ("killer_once", "killer_always"):
+        shutil.copytree(submissions / "reference", folder / "submissions" / killer)
+    run = _classgrade(folder / "submissions", "--out", folder / "out", "--scheduler", address,
+                      "--cell-timeout", 30, cwd=repo)
+    return folder / "out", deaths, run
+
+
+def test_a_dask_cluster_started_apart_gives_the_rows_of_the_local_cluster(graded, on_dask_cluster):
+    _, _, _, local_out, _ = graded
+    out, _, run = on_dask_cluster
+    assert run.returncode == 0, run.stderr[-3000:]
+    local, remote = _rows(local_out), _rows(out)
+    assert {student: remote[student] for student in SUBSET} == {
+        student: local[student] for student in SUBSET}
+    assert (out / "feedback" / "reference" / ASSIGNMENT / HTML).exists()
+
+
+def test_a_worker_that_dies_is_replaced_and_a_student_who_kills_every_worker_needs_manual_grade(
+        on_dask_cluster):
+    out, deaths, run = on_dask_cluster
+    rows = _rows(out)
+    assert rows["killer_once"][ASSIGNMENT] == "100", rows["killer_once"]
+    killed = rows["killer_always"]
+    assert killed[ASSIGNMENT] == "needs manual grade" and killed["total"] == "0", killed
+    times = classgrade.ALLOWED_FAILURES + 1
+    assert f"the grading worker died {times} times on this submission, also when graded alone" in \
+        killed["notes"]
+    # Dask gave up after ALLOWED_FAILURES + 1 deaths, and as many again when it ran alone.
+    died = (deaths / "deaths.txt").read_text().split()
+    assert sorted(died) == ["killer_always"] * 2 * times + ["killer_once"]
+    assert run.stdout.startswith(f"6 students, assignments {ASSIGNMENT}: 6 graded"), run.stdout

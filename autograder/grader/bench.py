@@ -2,11 +2,12 @@
 
     python -m autograder.grader.bench                 # everything, README updated
     python -m autograder.grader.bench --only im2col   # one part, printed only: notebooks, autograde,
-                                               # class, widgets, im2col, convnet
+                                               # class, dask, widgets, im2col, convnet
 
 Parts: each solution notebook executed headless (wall time, peak memory of its kernel); the
 autograde of one student's whole course; a class of 30 synthetic students (solutions, blank
-releases and mutants) through ``autograder.grader.classgrade``; the redraw latency of every widget
+releases and mutants) through ``autograder.grader.classgrade``; the notebooks ``classgrade`` grades
+per minute on a local Dask cluster of one and of two workers; the redraw latency of every widget
 (callback time of one control change); the reference ``conv2d_im2col`` against PyTorch's CPU
 ``conv2d``; one MNIST epoch of notebook 10's reference NumPy network beside the same network in
 PyTorch. Timings are medians of repeats where repeats are cheap. Instructor-side: it reads the
@@ -135,6 +136,29 @@ def grade_class_time(size=30):
         classgrade.grade_class(Path(folder) / "submissions", Path(folder) / "out", jobs=2,
                                progress=False)
         return time.perf_counter() - start
+
+
+DASK_STUDENTS, DASK_ASSIGNMENTS = 6, ("02_output_size", "05_pooling")
+
+
+def dask_scaling(workers=(1, 2)):
+    """``{workers: notebooks graded per minute}`` by ``classgrade`` on a local Dask cluster.
+
+    The same ``DASK_STUDENTS`` synthetic students' ``DASK_ASSIGNMENTS`` each time, graded from
+    scratch (a new results folder), the cluster's start and shutdown included.
+    """
+    from autograder.grader import classgrade
+
+    rates = {}
+    with tempfile.TemporaryDirectory() as folder:
+        synthetic_class(Path(folder) / "submissions", DASK_STUDENTS)
+        for count in workers:
+            start = time.perf_counter()
+            classgrade.grade_class(Path(folder) / "submissions", Path(folder) / f"out{count}",
+                                   jobs=count, assignments=list(DASK_ASSIGNMENTS), progress=False)
+            minutes = (time.perf_counter() - start) / 60
+            rates[count] = DASK_STUDENTS * len(DASK_ASSIGNMENTS) / minutes
+    return rates
 
 
 WIDGET_IMPORT = re.compile(r"from (autograder\.widgets\.\w+) import (\w+)")
@@ -290,6 +314,14 @@ def table(parts):
     if "class" in parts:
         rows.append(f"| grade a class of 30 synthetic students (2 workers) | "
                     f"{parts['class'] / 60:.1f} min | | |")
+    if "dask" in parts:
+        rates = parts["dask"]
+        for count, rate in rates.items():
+            scaling = f" ({rate / rates[1]:.2f}x one worker's)" if count != 1 and 1 in rates else ""
+            rows.append(f"| classgrade on a local Dask cluster of {count} worker process"
+                        f"{'es' if count != 1 else ''}, notebooks graded per minute "
+                        f"({DASK_STUDENTS} synthetic students, {' and '.join(DASK_ASSIGNMENTS)}) | "
+                        f"{rate:.1f}{scaling} | | |")
     if "widgets" in parts:
         for name, seconds in parts["widgets"].items():
             rows.append(f"| widget `{name}` redraw (callback) | {1000 * seconds:.0f} ms | "
@@ -330,7 +362,8 @@ def update_readme(text):
 
 
 PARTS = {"notebooks": notebook_times, "autograde": autograde_one_student, "class": grade_class_time,
-         "widgets": widget_latencies, "im2col": im2col_against_torch, "convnet": convnet_epoch}
+         "dask": dask_scaling, "widgets": widget_latencies, "im2col": im2col_against_torch,
+         "convnet": convnet_epoch}
 
 
 def main(argv=None):

@@ -1,8 +1,8 @@
 """Grade a whole class with nbgrader: one command, every submitted notebook of every student.
 
     python -m autograder.grader.classgrade SUBMISSIONS --out RESULTS [--roster ROSTER.csv]
-        [--assignment 01_convolution ...] [--jobs 2] [--cell-timeout 60] [--force]
-        [--zip-regexp REGEXP] [--course-dir COURSE]
+        [--assignment 01_convolution ...] [--jobs 2 | --scheduler tcp://HOST:PORT]
+        [--cell-timeout 60] [--force] [--zip-regexp REGEXP] [--course-dir COURSE]
 
 ``SUBMISSIONS`` is either nbgrader's layout, ``<student>/<assignment>/<assignment>.ipynb``, or an
 LMS export: ``<assignment>/`` folders holding ``.zip`` archives and/or the notebooks themselves,
@@ -16,19 +16,28 @@ submissions. With ``--roster`` (a CSV of student ids: an ``id``, ``student_id``,
 or ``login`` column, or ids alone), a student without a submission is ``missing`` and a file
 whose id is not on the roster is not graded but listed (the command then exits with status 1).
 
-Submissions are read, never written: graders work on copies. Students are graded in parallel,
-each worker in its own nbgrader course directory (its own gradebook: no two processes write one
-database). ``RESULTS/results/<student>/<assignment>.json`` keeps each result with a key over
+Submissions are read, never written. Students are graded in parallel on Dask (``distributed``):
+one task per student carries the student's files (bytes) and returns the results, feedback and
+graded notebooks (bytes), which only this process writes into ``RESULTS``; each worker grades in
+its own nbgrader course directory, in its own folder (no disk shared with this process, no two
+processes writing one gradebook). By default the workers are a ``LocalCluster`` of ``--jobs``
+processes on this machine; ``--scheduler`` sends the same tasks to a running Dask cluster whose
+workers have this course's code and environment. A worker that dies while grading has its task
+retried on another; a student whose task kills ``ALLOWED_FAILURES + 1`` workers is graded once more
+alone, and if that kills them as well, is ``needs manual grade`` with the reason.
+``RESULTS/results/<student>/<assignment>.json`` keeps each result, as it arrives, with a key over
 everything that decides the grade: the submitted files, the assignment's source folder (its
 hidden tests), every file of this package (the checks and the grading code), the nbgrader
-configuration and the installed packages. A re-run grades only what changed; ``--force``
-regrades everything. ``RESULTS`` receives:
+configuration and the installed packages. A re-run (after an interruption too) grades only what
+changed or is missing; ``--force`` regrades everything. ``RESULTS`` receives:
 
-- ``grades.csv``: one row per student, one column per assignment, the total, its maximum and
-  notes; a notebook that could not be graded says why (``missing``, ``unreadable``,
-  ``not this notebook``, ``needs manual grade``), never a silent 0;
+- ``grades.csv``: one row per student, one column per assignment, the total, its maximum,
+  notes and ``review`` (what the grader flagged for the instructor's review, by assignment); a
+  notebook that could not be graded says why (``missing``, ``unreadable``, ``not this notebook``,
+  ``needs manual grade``), never a silent 0;
 - ``summary.csv`` and ``summary.png``: per graded cell, the mean score and the failure rate,
-  with the number of notebooks behind them and how many were handed in blank;
+  with the number of notebooks behind them, how many were handed in blank and how many were
+  flagged for review;
 - ``feedback/<student>/<assignment>/``: nbgrader's HTML feedback (hidden tests' source omitted);
 - ``autograded/<student>/<assignment>/``: the graded notebooks.
 
@@ -38,6 +47,7 @@ as ``nbgrader autograde`` and ``generate_feedback`` would have: the formgrader t
 ``nbgrader export`` exports them and ``nbgrader release_feedback`` hands the feedback out.
 """
 import argparse
+import contextlib
 import csv
 import difflib
 import hashlib
@@ -50,12 +60,14 @@ import sys
 import sysconfig
 import tempfile
 import unicodedata
+import uuid
 import zipfile
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
+import dask
 import nbformat
+from distributed import Client, KilledWorker, LocalCluster, as_completed, get_worker
 
 import autograder
 from autograder.grader import release
@@ -75,6 +87,12 @@ ROSTER_COLUMNS = ("id", "student_id", "student", "username", "login", "user")
 NBGRADER_MISSING_CELL = re.compile(r"Missing grade cell (\S+) encountered")
 # Every file of this folder is part of what decides a grade (``grading_context``).
 PACKAGE_DIR = Path(autograder.__file__).resolve().parent
+# Workers that may die while running one student's task before Dask gives up on it (KilledWorker),
+# and, for tasks queued on the scheduler (more than twice the cluster's threads), one task handed
+# to a worker per free thread: a worker's death then counts against the task it was running only.
+ALLOWED_FAILURES = 2
+SCHEDULER_CONFIG = {"distributed.scheduler.allowed-failures": ALLOWED_FAILURES,
+                    "distributed.scheduler.worker-saturation": 1.0}
 
 
 @dataclass(frozen=True)
@@ -354,57 +372,143 @@ def _prepare(folder, assignment, target, release_nb):
     return GRADED, notes, blank
 
 
-class Worker:
-    """One process's nbgrader course directory, created on first use."""
+def source_digest(assignment):
+    """A digest of the assignment's source folder (its notebook with the hidden tests)."""
+    digest = hashlib.sha256()
+    _digest_files(digest, _source_dir(assignment))
+    return digest.hexdigest()
 
-    course = None
+
+class UnfitWorker(Exception):
+    """A worker that would not grade as the command does: another version of the course, or more
+    than one thread (the grading engine keeps per-process state, e.g. the forbidden calls seen)."""
+
+
+def _dask_worker():
+    """The Dask worker running this task, or ``None`` outside Dask."""
+    try:
+        return get_worker()
+    except ValueError:
+        return None
+
+
+class Worker:
+    """This process's nbgrader course directory, made on first use in the worker's own folder.
+
+    A new one is made when the overrides change or an assignment's source changed since it was
+    released here (a long-lived worker of a cluster grading after the course was updated).
+    """
+
+    course = overrides = None
+    released = {}  # {assignment: source digest} of the assignments graded by ``course``
 
     @classmethod
-    def get(cls, scratch, overrides):
-        if cls.course is None:
+    def get(cls, overrides, sources):
+        stale = any(cls.released.get(name, digest) != digest for name, digest in sources.items())
+        if cls.course is None or cls.overrides != overrides or stale:
             from autograder.grader.grading import Course
-            root = Path(tempfile.mkdtemp(prefix="worker-", dir=scratch))
+            if cls.course is not None:
+                shutil.rmtree(cls.course.root, ignore_errors=True)
+            worker = _dask_worker()  # its own folder, which Dask removes with the worker
+            root = Path(tempfile.mkdtemp(prefix="classgrade-course-",
+                                         dir=worker.local_directory if worker else None))
             cls.course = Course(root, release.REPO_ROOT / release.SOURCE_DIRECTORY,
                                 overrides=overrides)
+            cls.overrides, cls.released = overrides, {}
+        cls.released.update(sources)
         return cls.course
 
 
 def new_result(student, assignment, status, notes):
     return {"student": student, "assignment": assignment, "status": status, "notes": notes,
-            "score": 0.0, "max_score": None, "cells": {}, "blank": False}
+            "score": 0.0, "max_score": None, "cells": {}, "blank": False, "review": []}
 
 
-def grade_student(student, submitted, assignments, scratch, overrides):
-    """Grade every assignment of one student; return ``{assignment: result dict}``."""
-    course = Worker.get(scratch, overrides)
+def submission_files(folder):
+    """``{file name: bytes}`` of a submission folder, or ``None`` if there is no such folder."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return None
+    return {path.name: path.read_bytes() for path in sorted(folder.iterdir()) if path.is_file()}
+
+
+def _folder_files(folder):
+    """``{relative path: bytes}`` of every file under ``folder`` (empty if it does not exist)."""
+    folder = Path(folder)
+    return {str(path.relative_to(folder)): path.read_bytes()
+            for path in sorted(folder.rglob("*")) if path.is_file()}
+
+
+def grade_student(student, files, assignments, overrides, sources):
+    """Grade every assignment of one student: the task a Dask worker runs.
+
+    ``files``: ``{assignment: {file name: bytes}}`` (an assignment absent: nothing handed in);
+    ``sources``: the client's ``source_digest`` of each assignment, which must be this worker's.
+    Returns ``{assignment: result dict}``, each with its feedback and graded notebook folders as
+    ``{relative path: bytes}`` under ``"feedback"`` and ``"autograded"``. Nothing is left behind
+    but the worker's gradebook entries.
+    """
+    worker = _dask_worker()
+    where = f"worker {worker.address}" if worker else "here"
+    if worker and worker.state.nthreads != 1:
+        raise UnfitWorker(f"{where} has {worker.state.nthreads} threads: start the workers with "
+                          "--nthreads 1")
+    mine = {assignment: source_digest(assignment) for assignment in assignments}
+    differing = sorted(a for a in assignments if mine[a] != sources[a])
+    if differing:
+        raise UnfitWorker(f"{where}: its solutions/ {', '.join(differing)} differ from the "
+                          "command's; check out the same commit on the workers and restart them")
+    course = Worker.get(overrides, mine)
+    received = Path(tempfile.mkdtemp(prefix="received-", dir=course.root))
     results = {}
-    for assignment in assignments:
-        folder = Path(submitted) / student / assignment
-        release_dir = course.release(assignment)
-        target = course.root / "submitted" / student / assignment
-        if target.exists():
-            shutil.rmtree(target)
-        release_nb = nbformat.read(str(release_dir / f"{assignment}.ipynb"), 4)
-        status, notes, blank = _prepare(folder, assignment, target, release_nb)
-        result = new_result(student, assignment, status, notes)
-        if status == GRADED:
-            graded = course.autograde(assignment, student)
-            result.update(score=graded.score, max_score=graded.max_score, cells=graded.cells,
-                          blank=blank)
-            if blank:
-                result["notes"].append("blank: no answer differs from the release")
-            result["notes"] += _log_notes(graded.log)
-            autograded = course.root / "autograded" / student / assignment
-            result["autograded"] = str(autograded)
-            result["review"] = _review_flags(autograded / f"{assignment}.ipynb")
-            if graded.needs_manual_grade:
-                result["status"] = MANUAL
-                result["notes"].append("flagged for review: " + "; ".join(result["review"])
-                                       if result["review"] else _reason(graded.log))
-            else:
-                result["feedback"] = str(course.feedback(assignment, student))
-        results[assignment] = result
+    try:
+        for assignment in assignments:
+            folder = received / student / assignment
+            if assignment in files:
+                folder.mkdir(parents=True)
+                for name, data in files[assignment].items():
+                    (folder / name).write_bytes(data)
+            results[assignment] = _grade(course, student, assignment, folder)
+    finally:
+        shutil.rmtree(received, ignore_errors=True)
+        for kind in ("submitted", "autograded", "feedback"):
+            shutil.rmtree(course.root / kind / student, ignore_errors=True)
     return results
+
+
+def _grade(course, student, assignment, folder):
+    """One assignment of one student, graded in ``course`` from the submission in ``folder``."""
+    release_dir = course.release(assignment)
+    target = course.root / "submitted" / student / assignment
+    if target.exists():
+        shutil.rmtree(target)
+    release_nb = nbformat.read(str(release_dir / f"{assignment}.ipynb"), 4)
+    status, notes, blank = _prepare(folder, assignment, target, release_nb)
+    result = new_result(student, assignment, status, notes)
+    if status != GRADED:
+        return result
+    graded = course.autograde(assignment, student)
+    result.update(score=graded.score, max_score=graded.max_score, cells=graded.cells, blank=blank)
+    if blank:
+        result["notes"].append("blank: no answer differs from the release")
+    result["notes"] += _log_notes(graded.log)
+    autograded = course.root / "autograded" / student / assignment
+    result["autograded"] = _folder_files(autograded)
+    result["review"] = _review_flags(autograded / f"{assignment}.ipynb")
+    if graded.needs_manual_grade:
+        result["status"] = MANUAL
+        result["notes"].append("flagged for review: " + "; ".join(result["review"])
+                               if result["review"] else _reason(graded.log))
+    else:
+        result["feedback"] = _folder_files(course.feedback(assignment, student))
+    return result
+
+
+def killed_results(student, assignments, deaths):
+    """The results of a student whose task killed ``deaths`` workers, alone too: not graded."""
+    note = (f"the grading worker died {deaths} times on this submission, also when graded alone; "
+            "not graded")
+    return {assignment: new_result(student, assignment, MANUAL, [note]) for assignment in assignments}
 
 
 def _review_flags(path):
@@ -462,8 +566,15 @@ def _notes(by_assignment, assignments):
                      if by_assignment[a]["notes"])
 
 
+def _review(by_assignment, assignments):
+    """What the grader flagged for review: ``assignment: reason; reason``, assignments by `` | ``."""
+    return " | ".join(f"{a}: {'; '.join(by_assignment[a]['review'])}" for a in assignments
+                      if by_assignment[a].get("review"))
+
+
 # The columns after the per-assignment ones: (header, function of a student's results).
-ROW_COLUMNS = (("total", _total), ("max_total", _max_total), ("notes", _notes))
+ROW_COLUMNS = (("total", _total), ("max_total", _max_total), ("notes", _notes),
+               ("review", _review))
 
 
 def write_grades(out, students, assignments, results):
@@ -510,6 +621,11 @@ def counts(assignment, results):
     return found
 
 
+def flagged_for_review(assignment, results):
+    """How many notebooks of ``assignment`` the grader flagged for the instructor's review."""
+    return sum(bool(by_assignment[assignment].get("review")) for by_assignment in results.values())
+
+
 def write_summary(out, rows, results, assignments):
     with open(out / "summary.csv", "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
@@ -521,6 +637,9 @@ def write_summary(out, rows, results, assignments):
                 if status != GRADED and count:
                     label = "(blank, among the graded)" if status == "blank" else f"({status})"
                     writer.writerow([assignment, label, "", "", "", count])
+            flagged = flagged_for_review(assignment, results)
+            if flagged:
+                writer.writerow([assignment, "(flagged for review)", "", "", "", flagged])
     _plot_summary(out / "summary.png", rows, results, assignments)
 
 
@@ -591,11 +710,14 @@ class ClassResults:
     recorded: int = 0  # results recorded in a course directory (``course_dir``)
 
 
-def grade_class(submissions, out, *, jobs=2, cell_timeout=60, zip_regexp=DEFAULT_ZIP_REGEXP,
-                assignments=None, roster=None, force=False, course_dir=None, progress=True):
+def grade_class(submissions, out, *, jobs=2, scheduler=None, cell_timeout=60,
+                zip_regexp=DEFAULT_ZIP_REGEXP, assignments=None, roster=None, force=False,
+                course_dir=None, progress=True):
     """Grade the students of ``submissions`` into ``out``; return a ``ClassResults``.
 
-    With ``course_dir``, the results are also recorded in that nbgrader course directory
+    The students are graded on a ``LocalCluster`` of ``jobs`` worker processes started here and
+    shut down at the end, or with ``scheduler`` (``tcp://HOST:PORT``) on that Dask cluster. With
+    ``course_dir``, the results are also recorded in that nbgrader course directory
     (``record_in_course``).
     """
     out = Path(out)
@@ -630,17 +752,21 @@ def grade_class(submissions, out, *, jobs=2, cell_timeout=60, zip_regexp=DEFAULT
         for student in students:
             if student not in todo and bar:
                 bar.step(f"{student} (unchanged)")
-        with ProcessPoolExecutor(max_workers=jobs) as pool:
-            futures = {pool.submit(grade_student, student, str(submitted), names, str(scratch),
-                                   overrides): student for student, names in todo.items()}
-            for future in as_completed(futures):
-                student = futures[future]
-                for assignment, result in future.result().items():
-                    result["key"] = keys[student, assignment]
-                    _store(out, result)
-                    results[student][assignment] = result
-                if bar:
-                    bar.step(student)
+        sources = {assignment: source_digest(assignment) for assignment in assignments}
+        tasks = {student: _task(submitted, student, names, overrides, sources)
+                 for student, names in todo.items()}
+
+        def arrived(student, by_assignment):
+            for assignment, result in by_assignment.items():
+                result["key"] = keys[student, assignment]
+                _store(out, result)
+                results[student][assignment] = result
+            if bar:
+                bar.step(student)
+
+        if tasks:
+            with dask_client(jobs, scheduler) as client:
+                run_on_dask(client, tasks, arrived)
         write_grades(out, students, assignments, results)
         write_summary(out, summarize(assignments, results), results, assignments)
         write_unmatched(out, unmatched)
@@ -652,6 +778,73 @@ def grade_class(submissions, out, *, jobs=2, cell_timeout=60, zip_regexp=DEFAULT
         return graded
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _task(submitted, student, assignments, overrides, sources):
+    """The arguments of ``grade_student`` for one student: the files handed in, as bytes."""
+    files = {}
+    for assignment in assignments:
+        handed_in = submission_files(submitted / student / assignment)
+        if handed_in is not None:
+            files[assignment] = handed_in
+    return (student, files, assignments, overrides,
+            {assignment: sources[assignment] for assignment in assignments})
+
+
+@contextlib.contextmanager
+def dask_client(jobs=2, scheduler=None):
+    """A Dask client of ``scheduler``, or of a ``LocalCluster`` of ``jobs`` processes started here.
+
+    The local cluster (shut down on leaving, errors and interruptions included) has the
+    scheduler settings ``SCHEDULER_CONFIG`` and workers with one grading thread each and no Dask
+    memory limit: the grading kernel has its own, and Dask's, a share of the machine's memory,
+    would pause or restart a worker whose grader holds more.
+    """
+    if scheduler:
+        with Client(scheduler) as client:
+            yield client
+        return
+    with dask.config.set(SCHEDULER_CONFIG):
+        cluster = LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True,
+                               memory_limit=0, dashboard_address=":0")
+    with cluster, Client(cluster) as client:
+        yield client
+
+
+def run_on_dask(client, tasks, arrived):
+    """Run ``grade_student(*tasks[student])`` for every student; ``arrived(student, results)`` each.
+
+    Results are handled as they complete. A task that killed workers until Dask gave up on it
+    (``KilledWorker``: a worker's death counts against every task it held) is run again alone
+    once the others are done; if it kills its workers alone too, the student's assignments are
+    ``needs manual grade`` (``killed_results``).
+    """
+    run = f"classgrade-{uuid.uuid4().hex[:12]}"
+    students = list(tasks)
+    killed = []
+    # One graph, its keys one task group: with more tasks than twice the cluster's threads, Dask
+    # queues them on the scheduler and hands a worker a new one only when its thread is free.
+    for future in as_completed(client.map(grade_student, *zip(*tasks.values()),
+                                          key=[(run, s) for s in students], pure=False)):
+        student = future.key[1]
+        try:
+            by_assignment = future.result()
+        except KilledWorker:
+            killed.append(student)
+            continue
+        finally:
+            future.release()
+        arrived(student, by_assignment)
+    for student in killed:
+        future = client.submit(grade_student, *tasks[student], key=(f"{run}-alone", student),
+                               pure=False)
+        try:
+            by_assignment = future.result()
+        except KilledWorker as error:
+            by_assignment = killed_results(student, tasks[student][2], error.allowed_failures + 1)
+        finally:
+            future.release()
+        arrived(student, by_assignment)
 
 
 def _result_path(out, student, assignment):
@@ -667,15 +860,16 @@ def _cached(out, student, assignment, key):
 
 
 def _store(out, result):
-    """Keep a result, its feedback and its graded notebook in ``out``."""
+    """Keep a result, its feedback and its graded notebook (``{relative path: bytes}``) in ``out``."""
     student, assignment = result["student"], result["assignment"]
     for kind in ("feedback", "autograded"):
-        source = result.pop(kind, None)
+        files = result.pop(kind, None) or {}
         target = out / kind / student / assignment
         if target.exists():
             shutil.rmtree(target)
-        if source and Path(source).is_dir():
-            shutil.copytree(source, target)
+        for relative, data in files.items():
+            (target / relative).parent.mkdir(parents=True, exist_ok=True)
+            (target / relative).write_bytes(data)
     path = _result_path(out, student, assignment)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(result, indent=1, sort_keys=True, ensure_ascii=False),
@@ -744,7 +938,11 @@ def main(argv=None):
     parser.add_argument("--assignment", action="append",
                         help="grade this assignment (repeatable; default: those submitted)")
     parser.add_argument("--roster", help="CSV of student ids: the class list")
-    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="students graded at once")
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
+                       help="worker processes of the local Dask cluster: students graded at once")
+    where.add_argument("--scheduler", metavar="tcp://HOST:PORT",
+                       help="grade on this running Dask cluster instead of local processes")
     parser.add_argument("--cell-timeout", type=int, default=60, help="seconds per cell")
     parser.add_argument("--zip-regexp", default=DEFAULT_ZIP_REGEXP,
                         help="regexp naming student_id and file_id in LMS file names")
@@ -753,16 +951,20 @@ def main(argv=None):
                         help="also record the results in this nbgrader course directory")
     args = parser.parse_args(argv)
     try:
-        graded = grade_class(args.submissions, args.out, jobs=args.jobs,
+        graded = grade_class(args.submissions, args.out, jobs=args.jobs, scheduler=args.scheduler,
                              cell_timeout=args.cell_timeout, zip_regexp=args.zip_regexp,
                              assignments=args.assignment, roster=args.roster, force=args.force,
                              course_dir=args.course_dir)
     except InputError as error:
         parser.error(str(error))
+    except UnfitWorker as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     flagged = sum(r["status"] != GRADED for by in graded.results.values() for r in by.values())
+    review = ", ".join(f"{a} {flagged_for_review(a, graded.results)}" for a in graded.assignments)
     print(f"{len(graded.results)} students, assignments {', '.join(graded.assignments) or 'none'}: "
           f"{graded.regraded} graded, {graded.reused} unchanged since the last run; "
-          f"{flagged} flagged; see {Path(args.out) / 'grades.csv'}")
+          f"{flagged} flagged; for review: {review or 'none'}; see {Path(args.out) / 'grades.csv'}")
     if graded.unmatched:
         print(f"{len(graded.unmatched)} files could not be matched to a student's submission "
               f"({Path(args.out) / 'unmatched.csv'}):", file=sys.stderr)
@@ -775,4 +977,6 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # The tasks sent to Dask must name this module, not ``__main__``.
+    from autograder.grader.classgrade import main as command
+    sys.exit(command())
