@@ -124,7 +124,7 @@ def build(folder, release_path, solution_path):
         "swallowsinterrupt": (filled(dict(reference, sobel_kernels_solution=(
             "import time\ndef sobel_kernels():\n    while True:\n        try:\n"
             "            time.sleep(0.1)\n        except KeyboardInterrupt:\n            pass"))),
-            Expected(status="needs manual grade")),
+            Expected(score=94, zero_cells=["sobel_kernels_match_scipy"])),
         # The sandboxed kernel dies: the grader flags it and the cell that killed it loses its points.
         "osexit": (filled(_append(reference, "sobel_kernels_solution", "import os\nos._exit(1)")),
                    Expected(status="needs manual grade", zero_cells=["sobel_kernels_match_scipy"])),
