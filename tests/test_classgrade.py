@@ -143,9 +143,8 @@ def test_review_column_is_empty_for_honest_work_and_gives_the_reasons_for_tamper
     assert {student: rows[student]["review"] for student in honest} == dict.fromkeys(honest, "")
     for student in tampering:
         flags = results.results[student][ASSIGNMENT]["review"]
-        # the scan's flags name a student's cell; the engine's name a test cell
-        assert flags and all(flag.split(": ", 1)[0].endswith("_solution")
-                             or flag.startswith("test cell ") for flag in flags), flags
+        # the scan names the student's cell (the engine's own events may follow)
+        assert any(flag.split(": ", 1)[0].endswith("_solution") for flag in flags), flags
         assert rows[student]["review"] == f"{ASSIGNMENT}: " + "; ".join(flags)
     assert "correlate1d_solution: imports the course's checking code (autograder.checking)" in \
         rows["patchchecks"]["review"]
