@@ -261,12 +261,23 @@ def check_overfits(train, seed=None):
 @one_thread()
 def check_follows_sgd(train, ConvNet, seed=None):
     """``train`` with full batches follows torch.optim.SGD: without, then with a learning-rate
-    decay (lr * lr_decay ** epoch), on random digits from a random seed."""
+    decay (lr * lr_decay ** epoch), on random digits from a random seed.
+
+    A draw that fails is tried once more on new digits: a step that lands on a kink of ReLU or
+    max pooling, where the student's float32 data and PyTorch's float64 decide differently, moves a
+    few parameters past the tolerance; it is rare and does not repeat, while a wrong training loop
+    fails every draw."""
     rng = make_rng(seed)
-    images, labels = checks.mnist_arrays("train", np.sort(rng.choice(60000, 40, replace=False)))
-    checks.check_follows_sgd(train, ConvNet, images, labels, epochs=3, lr=0.05, momentum=0.9,
-                             seed=_seed(rng))
-    decayed_trajectory(train, ConvNet, images, labels, seed=_seed(rng))
+    for attempt in range(2):
+        images, labels = checks.mnist_arrays("train", np.sort(rng.choice(60000, 40, replace=False)))
+        try:
+            checks.check_follows_sgd(train, ConvNet, images, labels, epochs=3, lr=0.05,
+                                     momentum=0.9, seed=_seed(rng))
+            decayed_trajectory(train, ConvNet, images, labels, seed=_seed(rng))
+            return
+        except CheckFailure:
+            if attempt:
+                raise
 
 
 def decayed_trajectory(train, ConvNet, images, labels, *, epochs=3, lr=0.1, momentum=0.5,
