@@ -1,4 +1,4 @@
-"""The benchmark's im2col part: the reference it times, its timing helper and its table rows."""
+"""The benchmark: the im2col reference it times, its timing helper, and its table rows."""
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -40,3 +40,26 @@ def test_im2col_rows_name_the_kernel_and_the_verdict():
     assert "float32" in float32 and "SkylakeX" in float32 and ": 2.00x;" in float32
     assert "**over budget**" in float32 and "PyTorch's default kernel: 1.0 ms" in float32
     assert ": 1.20x;" in float64 and "within budget" in float64 and "over budget" not in float64
+
+
+def test_autograde_rows_show_the_engines_account_and_its_overhead():
+    """Check that each notebook's row splits the engine's time and the total row compares it
+    with nbgrader's own execute step against the budget."""
+    measured = {"01_a": {"seconds": 8.0, "stock_seconds": 5.0, "kernel": 2.0, "student cells": 1.5,
+                         "test cells": 3.0, "requests": 120},
+                "02_b": {"seconds": 120.5, "stock_seconds": 100.0, "kernel": 2.0,
+                         "student cells": 50.0, "test cells": 60.0, "requests": 7}}
+    rows = bench.table({"autograde": measured}).splitlines()[2:]
+    assert len(rows) == 3
+    assert rows[0].startswith("| autograde `01_a` | 8.0 s: kernel start 2.0 s, student cells 1.5 s, "
+                              "test cells 3.0 s (120 requests to the kernel); nbgrader's own "
+                              "execute step 5.0 s |")
+    assert "128.5 s; nbgrader's own execute step 105.0 s (+23.5 s)" in rows[2]
+    assert "**over budget**" in rows[2]
+
+
+def test_dask_rows_give_the_rate_and_the_scaling_to_one_worker():
+    """Check that the Dask rows give notebooks per minute and the second row its ratio to one worker's."""
+    rows = bench.table({"dask": {1: 2.0, 2: 3.5}}).splitlines()[2:]
+    assert "cluster of 1 worker process," in rows[0] and "| 2.0 |" in rows[0]
+    assert "cluster of 2 worker processes," in rows[1] and "| 3.5 (1.75x one worker's) |" in rows[1]

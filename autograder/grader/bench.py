@@ -5,7 +5,8 @@
                                                # class, dask, widgets, im2col, convnet
 
 Parts: each solution notebook executed headless (wall time, peak memory of its kernel); the
-autograde of one student's whole course; a class of 30 synthetic students (solutions, blank
+autograde of one student's whole course, per notebook, with the grading engine's account of its
+time and beside nbgrader's own execute step (the engine's overhead); a class of 30 synthetic students (solutions, blank
 releases and mutants) through ``autograder.grader.classgrade``; the notebooks ``classgrade`` grades
 per minute on a local Dask cluster of one and of two workers; the redraw latency of every widget
 (callback time of one control change); the reference ``conv2d_im2col`` against PyTorch's CPU
@@ -80,20 +81,52 @@ def notebook_times():
     return results
 
 
-def autograde_one_student():
-    """Seconds to autograde one student's whole course (the reference solutions)."""
-    from autograder.grader.grading import Course
+# nbgrader's own pipeline, the baseline of the engine's overhead: its execute step runs every
+# cell, the test cells too, in one unsandboxed kernel.
+STOCK_AUTOGRADE = {"Autograde": {"autograde_preprocessors": [
+    "nbgrader.preprocessors.Execute", "nbgrader.preprocessors.IgnorePattern",
+    "nbconvert.preprocessors.ClearMetadataPreprocessor", "nbgrader.preprocessors.LimitOutput",
+    "nbgrader.preprocessors.SaveAutoGrades", "nbgrader.preprocessors.AssignLatePenalties",
+    "nbgrader.preprocessors.CheckCellMetadata"]}}
 
+
+def _autograde_course(overrides=None):
+    """``{assignment: (wall seconds, graded notebook's metadata)}`` for one student's course."""
+    from autograder.grader.grading import Course
+    from autograder.grader.session import METADATA_KEY
+
+    measured = {}
     with tempfile.TemporaryDirectory() as root:
-        course = Course(root, REPO / "solutions")
+        course = Course(root, REPO / "solutions", overrides)
         for assignment in release.assignments():
-            course.release(assignment)
             course.submit(assignment, "student", {
                 f"{assignment}.ipynb": REPO / "solutions" / assignment / f"{assignment}.ipynb"})
-        start = time.perf_counter()
         for assignment in release.assignments():
-            course.autograde(assignment, "student")
-        return time.perf_counter() - start
+            start = time.perf_counter()
+            result = course.autograde(assignment, "student")
+            seconds = time.perf_counter() - start
+            if result.score != result.max_score:
+                raise RuntimeError(f"the reference of {assignment} scored {result.score} of "
+                                   f"{result.max_score}:\n{result.log}")
+            graded = notebooks.read(Path(root) / "autograded" / "student" / assignment
+                                    / f"{assignment}.ipynb")
+            measured[assignment] = (seconds, dict(graded.metadata.get(METADATA_KEY, {})))
+    return measured
+
+
+def autograde_one_student():
+    """The autograde of one student's whole course (the reference solutions), per notebook.
+
+    ``{assignment: {"seconds", "stock_seconds", "kernel", "student cells", "test cells",
+    "requests"}}``: the wall time of ``nbgrader autograde`` with the course's grading engine and
+    with nbgrader's own execute step (``STOCK_AUTOGRADE``), and the engine's own account of where
+    its time went (starting the sandboxed kernel, the student's cells, the test cells in the
+    checker with their round trips to the kernel) and how many requests the test cells sent.
+    """
+    engine, stock = _autograde_course(), _autograde_course(STOCK_AUTOGRADE)
+    return {assignment: {"seconds": seconds, "stock_seconds": stock[assignment][0],
+                         **meta["seconds"], "requests": meta["kernel_requests"]}
+            for assignment, (seconds, meta) in engine.items()}
 
 
 def _mutants(assignment):
@@ -308,8 +341,16 @@ def table(parts):
         rows.append(f"| execute the whole course | {total:.1f} s | {BUDGETS['course']:.0f} s | "
                     f"{_verdict(total, BUDGETS['course'])} |")
     if "autograde" in parts:
-        seconds = parts["autograde"]
-        rows.append(f"| autograde one student's whole course | {seconds:.1f} s | "
+        measured = parts["autograde"]
+        for assignment, m in measured.items():
+            rows.append(f"| autograde `{assignment}` | {m['seconds']:.1f} s: kernel start "
+                        f"{m['kernel']:.1f} s, student cells {m['student cells']:.1f} s, test "
+                        f"cells {m['test cells']:.1f} s ({m['requests']} requests to the kernel); "
+                        f"nbgrader's own execute step {m['stock_seconds']:.1f} s | | |")
+        seconds = sum(m["seconds"] for m in measured.values())
+        stock = sum(m["stock_seconds"] for m in measured.values())
+        rows.append(f"| autograde one student's whole course | {seconds:.1f} s; nbgrader's own "
+                    f"execute step {stock:.1f} s ({seconds - stock:+.1f} s) | "
                     f"{BUDGETS['autograde']:.0f} s | {_verdict(seconds, BUDGETS['autograde'])} |")
     if "class" in parts:
         rows.append(f"| grade a class of 30 synthetic students (2 workers) | "

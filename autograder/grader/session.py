@@ -345,7 +345,9 @@ class GradingSession:
             self.client.set_widgets_metadata()
         self.nb.metadata[METADATA_KEY] = {
             "grading_seed": self.report.seed, "sandboxed": self.report.sandboxed,
-            "kernel_restarts": self.report.restarts, "events": list(self.report.events)}
+            "kernel_restarts": self.report.restarts, "events": list(self.report.events),
+            "seconds": {part: round(value, 3) for part, value in self.report.seconds.items()},
+            "kernel_requests": self.report.requests}
         return self.report
 
     def run_student_cell(self, cell, index):
