@@ -301,6 +301,17 @@ def test_hidden_draws_follow_the_recorded_seed():
     assert first["draw"] == again["draw"] != other["draw"]
 
 
+def test_the_graded_notebook_records_where_the_time_went():
+    """Check that the graded notebook keeps the engine's seconds by part and its kernel requests."""
+    results, nb, report = grade("import time\ndef nap(x):\n    time.sleep(0.3)\n    return x",
+                                ("calls", "assert nap(1) == 1 and nap(2) == 2"))
+    assert results["calls"] == (True, ""), results
+    recorded = nb.metadata["cnn_course"]
+    assert recorded["kernel_requests"] == report.requests >= 2
+    assert set(recorded["seconds"]) == {"kernel", "student cells", "test cells"}
+    assert recorded["seconds"]["test cells"] >= 0.6 and recorded["seconds"]["kernel"] > 0
+
+
 def test_a_kernel_that_answers_fewer_results_than_calls_fails_the_check():
     """Check that a notebook shortening the kernel's batched replies earns nothing and is reported."""
     results, _, report = grade(
