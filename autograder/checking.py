@@ -197,9 +197,15 @@ class Case:
 
 
 def describe_value(value):
-    """Short description of an argument: arrays by shape and dtype, the rest by repr."""
+    """Short description of an argument: arrays by shape and dtype (a list of arrays by their
+    shapes), a module by its class, the rest by repr."""
     if isinstance(value, _ndarray):
         return f"array of shape {tuple(value.shape)} ({value.dtype})"
+    if isinstance(value, (list, tuple)) and value and all(isinstance(v, _ndarray) for v in value):
+        shapes = ", ".join(str(tuple(v.shape)) for v in value)
+        return f"list of {len(value)} arrays of shapes {shapes}"
+    if callable(getattr(value, "named_modules", None)):
+        return f"{type(value).__name__}()"
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
 

@@ -25,8 +25,8 @@ from torch import nn
 
 from autograder import wire
 from autograder.checking import (
-    Case, CheckFailure, call_each, call_student, describe_type, difference, make_rng,
-    not_implemented_message,
+    Case, CheckFailure, call_student, check_accepts, check_raises, describe_call, describe_value,
+    describe_type, difference, make_rng, not_implemented_message,
 )
 from autograder.models import MnistCNN
 
@@ -112,52 +112,13 @@ def _torch(array):
     return torch.from_numpy(np.ascontiguousarray(array, dtype=np.float64))
 
 
-def _call_text(name, args, kwargs):
-    parts = [_describe(a) for a in args] + [f"{k}={_describe(v)}" for k, v in kwargs.items()]
-    return f"{name}({', '.join(parts)})"
-
-
-def _describe(value):
-    if isinstance(value, (list, tuple)) and value and all(isinstance(v, np.ndarray) for v in value):
-        shapes = ", ".join(str(tuple(v.shape)) for v in value)
-        return f"list of {len(value)} arrays of shapes {shapes}"
-    if isinstance(value, np.ndarray):
-        return f"array of shape {tuple(value.shape)} ({value.dtype})"
-    if isinstance(value, nn.Module):
-        return f"{type(value).__name__}()"
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
 def check_rejects(fn, args, kwargs=None, *, exception=ValueError, reason, if_accepted=None, name=None):
     """Fail unless ``fn(*args, **kwargs)`` (on copies) raises ``exception``.
 
     ``reason`` says why the input is invalid; ``if_accepted`` names the likely mistake when the
-    call returns without error.
+    call returns without error or raises another exception.
     """
-    kwargs = kwargs or {}
-    name = name or getattr(fn, "__name__", "the function")
-    expected = exception if isinstance(exception, tuple) else (exception,)
-    wanted = " or ".join(e.__name__ for e in expected)
-    call = _call_text(name, args, kwargs)
-    [(_, error)] = call_each(fn, [(args, kwargs)], name=name)
-    if error is None:
-        cause = f".\nLikely cause: {if_accepted}" if if_accepted else ""
-        raise CheckFailure(f"{call} returned without error; expected {wanted} because {reason}{cause}")
-    if not isinstance(error, expected):
-        raise CheckFailure(f"{call} raised {type(error).__name__} ({error}); expected {wanted} "
-                           f"because {reason}") from error
-
-
-def check_accepts(fn, args, kwargs=None, *, name=None):
-    """Fail if ``fn(*args, **kwargs)`` (on copies) raises: valid input, before the invalid ones
-    (a function that raises for everything must not earn the points of rejecting bad input)."""
-    kwargs = kwargs or {}
-    name = name or getattr(fn, "__name__", "the function")
-    [(_, error)] = call_each(fn, [(args, kwargs)], name=name)
-    if error is not None:
-        raise CheckFailure(f"{_call_text(name, args, kwargs)} raised {type(error).__name__} ({error}), "
-                           "but the input is valid") from error
+    check_raises(fn, args, kwargs, exception=exception, reason=reason, cause=if_accepted, name=name)
 
 
 # ----------------------------------------------------------------------------- Gabor kernels
@@ -251,7 +212,7 @@ def check_gabor_kernel_matches_skimage(fn, seed=None, n_cases=8):
         actual = call_student(fn, case.args, case.kwargs, name="gabor_kernel", forbidden=LIBRARY_GABOR)
         message = difference(actual, expected)
         if message is not None:
-            raise CheckFailure(f"{_call_text('gabor_kernel', case.args, case.kwargs)} {message}"
+            raise CheckFailure(f"{describe_call('gabor_kernel', case.args, case.kwargs)} {message}"
                                + _likely(actual, gabor_likely_mistakes(*case.args, **case.kwargs)))
 
 
@@ -310,7 +271,7 @@ def check_list_function(fn, oracle, cases, *, name, item, likely_mistakes=None):
             continue
         likely = likely_mistakes(*case.args, **case.kwargs) if likely_mistakes else ()
         cause = _likely(actual, likely, lambda a, w: list_difference(a, w, item))
-        raise CheckFailure(f"{_call_text(name, case.args, case.kwargs)} {message}{cause}")
+        raise CheckFailure(f"{describe_call(name, case.args, case.kwargs)} {message}{cause}")
 
 
 def _list_of(actual, count, shape, item, call):
@@ -400,7 +361,7 @@ def check_s1_layer_against_torch(fn, seed=None, n_cases=3):
     ]
     for case in s1_cases(seed, n_cases):
         image, filters = case.args
-        call = _call_text("s1_layer", case.args, {})
+        call = describe_call("s1_layer", case.args, {})
         actual = call_student(fn, case.args, name="s1_layer")
         if isinstance(actual, (list, tuple)) and len(actual) == len(filters):
             for index, got in enumerate(actual):
@@ -454,7 +415,7 @@ def check_c1_layer_against_torch(fn, seed=None, n_cases=3):
         s1, pool, stride = case.args
         n_bands = len(s1) - 1
         same = [s1[0]] * len(s1)
-        call = _call_text("c1_layer", (same, pool, stride), {})
+        call = describe_call("c1_layer", (same, pool, stride), {})
         actual = call_student(fn, (same, pool, stride), name="c1_layer")
         expected = [_pool(s1[0], pool, stride)] * n_bands
         message = list_difference(actual, expected, "band")
@@ -464,7 +425,7 @@ def check_c1_layer_against_torch(fn, seed=None, n_cases=3):
             cause = _likely(actual, likely, lambda a, w: list_difference(a, w, "band"))
             raise CheckFailure(f"{call} (every scale the same) against PyTorch's max_pool2d of "
                                f"that scale: {message}{cause}")
-        call = _call_text("c1_layer", (s1, 1, 1), {})
+        call = describe_call("c1_layer", (s1, 1, 1), {})
         actual = call_student(fn, (s1, 1, 1), name="c1_layer")
         expected = [np.maximum(a, b) for a, b in zip(s1[:-1], s1[1:])]
         message = list_difference(actual, expected, "band")
@@ -519,7 +480,7 @@ def check_s2_layer_against_torch(fn, seed=None, n_cases=3):
     for case in s2_cases(seed, n_cases):
         c1, prototypes, sigma = case.args
         p = prototypes.shape[-1]
-        call = _call_text("s2_layer", case.args, {})
+        call = describe_call("s2_layer", case.args, {})
         actual = call_student(fn, case.args, name="s2_layer")
         _list_of(actual, len(c1), lambda b: (len(prototypes), c1[b].shape[1] - p + 1,
                                              c1[b].shape[2] - p + 1), "band", call)
@@ -699,7 +660,7 @@ def check_freeze_call(fn, model, trainable, expected, likely=()):
         raise
     if result is not model:
         cause = f".\nLikely cause: {NO_RETURN}" if result is None else ""
-        raise CheckFailure(f"{call} returned {_describe(result)}; return the model itself "
+        raise CheckFailure(f"{call} returned {describe_value(result)}; return the model itself "
                            f"(changed in place){cause}")
     actual = {name: p.requires_grad for name, p in model.named_parameters()}
     if actual != want:
@@ -803,7 +764,7 @@ def check_head_replaced(fn, model, num_classes, path, description):
     result = call_in_place(fn, (model, num_classes), name="replace_head", call=call)
     if result is not model:
         cause = f".\nLikely cause: {NO_RETURN}" if result is None else ""
-        raise CheckFailure(f"{call} returned {_describe(result)}; return the model itself{cause}")
+        raise CheckFailure(f"{call} returned {describe_value(result)}; return the model itself{cause}")
     new = model.get_submodule(path)
     if new is old:
         raise CheckFailure(f"{call}: model.{path} is still the old layer; replace the last "
@@ -856,7 +817,7 @@ def check_replace_head(fn, seed=None):
     result = call_in_place(fn, (bare, 5), name="replace_head", call="replace_head(nn.Linear(4, 2), 5)")
     if not (type(result) is nn.Linear and result is not bare
             and (result.in_features, result.out_features) == (4, 5)):
-        raise CheckFailure(f"replace_head(nn.Linear(4, 2), 5) returned {_describe(result)}; a "
+        raise CheckFailure(f"replace_head(nn.Linear(4, 2), 5) returned {describe_value(result)}; a "
                            "model that is itself the last Linear is replaced by "
                            "nn.Linear(4, 5), which is returned")
 

@@ -537,7 +537,7 @@ def test_raising_for_everything_earns_no_bad_input_points(ref):
             check(always)
     layers = {name: ref[name] for name in ("s1_layer", "c1_layer", "s2_layer", "c2_layer")}
     for name in layers:
-        with pytest.raises(CheckFailure, match=r"raised ValueError \(refused\), but the input is valid"):
+        with pytest.raises(CheckFailure, match=r"raised ValueError \(refused\); a valid input must be accepted"):
             checks.check_hmax_rejects_bad_input(**{**layers, name: always})
 
 
