@@ -179,8 +179,11 @@ NOT_IN_PLACE = (
 
 
 def tensor64(array, requires_grad=False):
-    """A float64 tensor holding a copy of ``array``."""
-    tensor = torch.from_numpy(np.array(array, dtype=np.float64))
+    """A float64 tensor holding a copy of ``array`` (an array, a tensor or nested lists)."""
+    if isinstance(array, torch.Tensor):
+        tensor = array.detach().to(torch.float64, copy=True)
+    else:
+        tensor = torch.from_numpy(np.array(array, dtype=np.float64))
     return tensor.requires_grad_() if requires_grad else tensor
 
 

@@ -92,6 +92,8 @@ PIXEL_EPS_OUTSIDE = ("eps is added to the root: it belongs under the square root
 
 
 def _tensor(array):
+    if isinstance(array, torch.Tensor):
+        return array.detach().to(torch.float64, copy=True)
     return torch.from_numpy(np.array(array, dtype=np.float64))
 
 
