@@ -204,7 +204,7 @@ def describe_value(value):
     if isinstance(value, (list, tuple)) and value and all(isinstance(v, _ndarray) for v in value):
         shapes = ", ".join(str(tuple(v.shape)) for v in value)
         return f"list of {len(value)} arrays of shapes {shapes}"
-    if callable(getattr(value, "named_modules", None)):
+    if callable(getattr(type(value), "named_modules", None)):  # the type's: no round trip to a proxy
         return f"{type(value).__name__}()"
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."

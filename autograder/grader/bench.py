@@ -6,13 +6,14 @@
 
 Parts: each solution notebook executed headless (wall time, peak memory of its kernel); the
 autograde of one student's whole course, per notebook, with the grading engine's account of its
-time and beside nbgrader's own execute step (the engine's overhead); a class of 30 synthetic students (solutions, blank
-releases and mutants) through ``autograder.grader.classgrade``; the notebooks ``classgrade`` grades
-per minute on a local Dask cluster of one and of two workers; the redraw latency of every widget
-(callback time of one control change); the reference ``conv2d_im2col`` against PyTorch's CPU
-``conv2d``; one MNIST epoch of notebook 10's reference NumPy network beside the same network in
-PyTorch. Timings are medians of repeats where repeats are cheap. Instructor-side: it reads the
-reference solutions from ``solutions/``.
+time and beside nbgrader's own execute step (the engine's overhead); a class of 30 synthetic
+students (solutions, blank releases and mutants) through ``autograder.grader.classgrade``; the
+notebooks ``classgrade`` grades per minute on a local Dask cluster of one and of two workers; the
+redraw latency of every widget (callback time of one control change); the reference
+``conv2d_im2col`` against PyTorch's own im2col path and its default ``conv2d``; one MNIST epoch of
+notebook 10's reference NumPy network beside the same network in PyTorch. Timings are medians of
+repeats where repeats are cheap. Instructor-side: it reads the reference solutions from
+``solutions/``.
 """
 import argparse
 import json
